@@ -1,0 +1,29 @@
+"""Reproductions of classic regularization results, one module per experiment.
+
+Each module defines ``DESCRIPTION`` (one line), ``get_config(quick: bool) -> dict`` (the
+reference setup, or a tiny one with ``quick``) and ``run(config, *, progress) ->
+Outcome``. :func:`jreg.experiments.runner.run_experiment` adds the bookkeeping: PNG,
+JSON with the config / jax version / wall time, and a section of ``report.md``.
+"""
+
+import importlib
+
+NAMES = (
+    "augmentation",
+    "weight_decay",
+    "dropout",
+    "label_smoothing",
+    "early_stopping",
+)
+
+
+def available() -> tuple[str, ...]:
+    """Names of the experiments that ``jreg run`` accepts."""
+    return tuple(n for n in NAMES if importlib.util.find_spec(f"jreg.experiments.{n}"))
+
+
+def get(name: str):
+    """Import an experiment module by name; unknown names raise a ValueError listing all."""
+    if name not in available():
+        raise ValueError(f"Unknown experiment {name!r}; available: {', '.join(available())}.")
+    return importlib.import_module(f"jreg.experiments.{name}")

@@ -1,0 +1,586 @@
+"""Explicit regularization penalties as pure functions of pytrees.
+
+Every penalty returns a scalar ``jax.Array`` and is safe under ``jit``, ``grad`` and
+``vmap``. None carries a strength: multiply by λ where you add it to the loss, e.g.
+``loss + 0.5 * lam * l2(params)`` (the ½ is yours to choose; :func:`l2` has none).
+
+``mask`` arguments follow optax: ``None`` (every leaf), a pytree of Python bools with
+the structure of ``params``, or a callable ``params -> such pytree`` such as
+``lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` (weights but not biases). Masks
+are static: they are read on the host and may never be traced values.
+
+Leaves in 16-bit floats are accumulated in float32, so the penalties of a bfloat16
+model are float32 scalars.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jreg import _checks
+
+PyTree = Any
+Mask = PyTree | Callable[[PyTree], PyTree] | None
+
+__all__ = [
+    "anchored_l2",
+    "attention_entropy",
+    "diagonal_fisher",
+    "elastic_net",
+    "ewc",
+    "gradient_penalty",
+    "jacobian_penalty",
+    "l1",
+    "l2",
+    "power_iteration",
+    "r1_penalty",
+    "spectral_norm",
+    "spectral_penalty",
+    "weighted_l1",
+    "weighted_l2",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _upcast(x: Any) -> jax.Array:
+    """A float array of at least 32 bits (integers and 16-bit floats become float32)."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating) or jnp.finfo(x.dtype).bits < 32:
+        x = x.astype(jnp.float32)
+    return x
+
+
+def _total(terms: list[jax.Array]) -> jax.Array:
+    """Sum scalar terms, casting to the widest float among them (strict-promotion safe)."""
+    if not terms:
+        return jnp.zeros((), jnp.float32)
+    dtype = max((t.dtype for t in terms), key=lambda d: jnp.finfo(d).bits)
+    return functools.reduce(operator.add, [t.astype(dtype) for t in terms])
+
+
+def _masked_leaves(params: PyTree, mask: Mask) -> list[Any]:
+    """The leaves of ``params`` whose (static) mask entry is True."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    if mask is None:
+        return leaves
+    if callable(mask):
+        mask = mask(params)
+    try:
+        flags = treedef.flatten_up_to(mask)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            "mask must be a pytree of bools with the same tree structure as params "
+            f"(params: {treedef}); got {jax.tree_util.tree_structure(mask)}."
+        ) from err
+    out = []
+    for leaf, flag in zip(leaves, flags, strict=True):
+        if not _checks.is_concrete(flag):
+            raise TypeError(
+                "mask entries must be static Python bools, not traced values; build the "
+                "mask from shapes or names (e.g. lambda p: tree.map(lambda x: x.ndim > 1, p))."
+            )
+        if np.ndim(flag) != 0:
+            raise ValueError(
+                f"mask entries must be single bools (one per leaf), got shape {np.shape(flag)}."
+            )
+        if bool(flag):
+            out.append(leaf)
+    return out
+
+
+def _paired_leaves(name: str, params: PyTree, other: PyTree) -> list[Any]:
+    """Leaves of ``other`` aligned with the leaves of ``params`` (same structure)."""
+    treedef = jax.tree_util.tree_structure(params)
+    try:
+        return treedef.flatten_up_to(other)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{name} must have the same tree structure as params (params: {treedef}); "
+            f"got {jax.tree_util.tree_structure(other)}."
+        ) from err
+
+
+def _check_nonnegative_tree(name: str, tree: PyTree) -> None:
+    """Concrete leaves must be finite and >= 0 (skipped for tracers)."""
+    _checks.check_finite(name, tree)
+    if not _checks.is_concrete(tree):
+        return
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if np.any(np.asarray(leaf) < 0):
+            raise ValueError(
+                f"{name} must be >= 0 everywhere (they are prior precisions / importances); "
+                f"got a minimum of {np.min(np.asarray(leaf))}."
+            )
+
+
+def _batch(name: str, x: Any) -> jax.Array:
+    """Validate a batch ``(B, ...)`` and return it as a float array (ints -> float32)."""
+    if np.ndim(x) < 2:
+        raise ValueError(f"{name} must have shape (B, features...), got {np.shape(x)}.")
+    _checks.check_finite(name, x)
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
+
+
+def _safe_norm_sq_to_norm(sq: jax.Array) -> jax.Array:
+    """``sqrt`` with a finite gradient at 0 (the clamp is far below float32 resolution)."""
+    return jnp.sqrt(jnp.maximum(sq, jnp.finfo(sq.dtype).tiny))
+
+
+def _normalize(x: jax.Array) -> jax.Array:
+    return x / _safe_norm_sq_to_norm(jnp.sum(x * x))
+
+
+def _as_scalar_fn(fn: Callable, name: str) -> Callable:
+    """Wrap ``fn`` so that its output is a scalar (shape () or (1,) accepted)."""
+
+    def wrapped(x):
+        out = fn(x)
+        if np.size(out) != 1:
+            raise ValueError(
+                f"{name} must map one example to a scalar, got output shape {np.shape(out)}."
+            )
+        return jnp.reshape(out, ())
+
+    return wrapped
+
+
+# ----------------------------------------------------------------------------- norms
+
+
+def l2(params: PyTree, mask: Mask = None) -> jax.Array:
+    """Squared L2 norm ``Σ w²`` over the (masked) leaves — ridge / weight decay.
+
+    There is no ½: ``grad(l2)`` is ``2w``. Use ``0.5 * lam * l2(params)`` for the
+    penalty whose gradient is ``lam * w`` (Krogh & Hertz 1992, "A simple weight decay
+    can improve generalization"; Hoerl & Kennard 1970 for ridge regression).
+
+    Args:
+      params: pytree of arrays.
+      mask: ``None``, a pytree of bools like ``params``, or a callable producing one.
+
+    Returns:
+      Scalar array (float32 for 16-bit or integer leaves).
+    """
+    _checks.check_finite("params", params)
+    return _total([jnp.sum(jnp.square(_upcast(w))) for w in _masked_leaves(params, mask)])
+
+
+def l1(params: PyTree, mask: Mask = None) -> jax.Array:
+    """L1 norm ``Σ |w|`` over the (masked) leaves — the lasso (Tibshirani 1996).
+
+    Its (sub)gradient ``sign(w)`` has constant magnitude, which drives small weights to
+    exactly zero under proximal updates and close to zero under plain SGD.
+
+    Args:
+      params: pytree of arrays.
+      mask: ``None``, a pytree of bools like ``params``, or a callable producing one.
+
+    Returns:
+      Scalar array.
+    """
+    _checks.check_finite("params", params)
+    return _total([jnp.sum(jnp.abs(_upcast(w))) for w in _masked_leaves(params, mask)])
+
+
+def elastic_net(params: PyTree, l1_ratio: float | jax.Array, mask: Mask = None) -> jax.Array:
+    """Elastic net ``l1_ratio * Σ|w| + (1 - l1_ratio) * Σ w²`` (Zou & Hastie 2005).
+
+    Args:
+      params: pytree of arrays.
+      l1_ratio: mixing weight in ``[0, 1]`` (1 is pure L1, 0 pure squared L2); may be
+        traced, in which case it is not validated.
+      mask: ``None``, a pytree of bools like ``params``, or a callable producing one.
+
+    Returns:
+      Scalar array.
+    """
+    _checks.check_closed_unit_interval("l1_ratio", l1_ratio)
+    a, b = l1(params, mask), l2(params, mask)
+    r = jnp.asarray(l1_ratio).astype(a.dtype)
+    return r * a + (1 - r) * b
+
+
+def weighted_l1(params: PyTree, weights: PyTree) -> jax.Array:
+    """Per-coordinate L1 ``Σ c ⊙ |w|`` — MAP under independent Laplace priors.
+
+    With prior ``w_i ~ Laplace(0, b_i)`` the negative log-prior is ``Σ |w_i| / b_i`` plus
+    a constant, i.e. ``weights = 1 / b``; the adaptive lasso (Zou 2006) picks
+    ``c_i = 1 / |ŵ_i|^γ`` from a pilot estimate.
+
+    Args:
+      params: pytree of arrays.
+      weights: pytree with the structure of ``params``; each leaf broadcastable to the
+        matching parameter (a scalar weights a whole leaf). Must be >= 0.
+
+    Returns:
+      Scalar array.
+
+    Raises:
+      ValueError: concrete ``weights`` with a negative or non-finite entry, or a
+        structure that does not match ``params``.
+    """
+    _check_nonnegative_tree("weights", weights)
+    _checks.check_finite("params", params)
+    ws = _paired_leaves("weights", params, weights)
+    leaves = jax.tree_util.tree_leaves(params)
+    return _total(
+        [jnp.sum(_upcast(c) * jnp.abs(_upcast(w))) for w, c in zip(leaves, ws, strict=True)]
+    )
+
+
+def weighted_l2(params: PyTree, weights: PyTree) -> jax.Array:
+    """Per-coordinate squared L2 ``Σ c ⊙ w²`` — MAP under independent Gaussian priors.
+
+    With prior ``w_i ~ N(0, s_i²)`` the negative log-prior is ``Σ w_i² / (2 s_i²)`` plus a
+    constant, i.e. ``weights = 1 / (2 s²)`` (MacKay 1992, "A practical Bayesian framework
+    for backpropagation networks": one precision per group of weights).
+
+    Args:
+      params: pytree of arrays.
+      weights: pytree with the structure of ``params``; each leaf broadcastable to the
+        matching parameter. Must be >= 0.
+
+    Returns:
+      Scalar array.
+
+    Raises:
+      ValueError: concrete negative/non-finite ``weights`` or mismatched structure.
+    """
+    _check_nonnegative_tree("weights", weights)
+    _checks.check_finite("params", params)
+    ws = _paired_leaves("weights", params, weights)
+    leaves = jax.tree_util.tree_leaves(params)
+    return _total(
+        [jnp.sum(_upcast(c) * jnp.square(_upcast(w))) for w, c in zip(leaves, ws, strict=True)]
+    )
+
+
+def anchored_l2(params: PyTree, anchor: PyTree) -> jax.Array:
+    """Squared distance to a reference point ``Σ (w - w₀)²`` — L2-SP.
+
+    Shrinks towards pre-trained weights instead of zero (Li, Grandvalet & Davoine 2018,
+    "Explicit inductive bias for transfer learning with convolutional networks").
+
+    Args:
+      params: pytree of arrays.
+      anchor: pytree like ``params`` (leaves broadcastable), e.g. the initial weights.
+
+    Returns:
+      Scalar array.
+    """
+    _checks.check_finite("params", params)
+    _checks.check_finite("anchor", anchor)
+    anchors = _paired_leaves("anchor", params, anchor)
+    leaves = jax.tree_util.tree_leaves(params)
+    return _total(
+        [jnp.sum(jnp.square(_upcast(w) - _upcast(a))) for w, a in zip(leaves, anchors, strict=True)]
+    )
+
+
+def ewc(params: PyTree, anchor: PyTree, fisher: PyTree) -> jax.Array:
+    """Elastic weight consolidation ``Σ F ⊙ (w - w*)²`` (Kirkpatrick et al. 2017).
+
+    The paper's loss is ``L_B + (λ/2) Σ F_i (θ_i - θ*_A,i)²``; this returns the sum
+    without λ/2. It is the Laplace approximation of the posterior of an earlier task
+    with a diagonal Fisher as precision; see :func:`diagonal_fisher`.
+
+    Args:
+      params: pytree of arrays (current weights θ).
+      anchor: pytree like ``params``: weights θ* after the previous task.
+      fisher: pytree like ``params`` of non-negative importances F.
+
+    Returns:
+      Scalar array.
+
+    Raises:
+      ValueError: concrete negative/non-finite ``fisher`` or mismatched structures.
+    """
+    _check_nonnegative_tree("fisher", fisher)
+    _checks.check_finite("params", params)
+    _checks.check_finite("anchor", anchor)
+    anchors = _paired_leaves("anchor", params, anchor)
+    fishers = _paired_leaves("fisher", params, fisher)
+    leaves = jax.tree_util.tree_leaves(params)
+    return _total(
+        [
+            jnp.sum(_upcast(f) * jnp.square(_upcast(w) - _upcast(a)))
+            for w, a, f in zip(leaves, anchors, fishers, strict=True)
+        ]
+    )
+
+
+def diagonal_fisher(
+    log_likelihood_fn: Callable[[PyTree, jax.Array, jax.Array], jax.Array],
+    params: PyTree,
+    xs: jax.Array,
+    ys: jax.Array,
+) -> PyTree:
+    """Diagonal Fisher ``F = mean_n (∇_θ log p(y_n | x_n, θ))²`` for :func:`ewc`.
+
+    Per-example gradients come from ``vmap(grad(log_likelihood_fn))``. With the data's
+    labels ``ys`` this is the *empirical* Fisher; pass labels sampled from the model's
+    predictive distribution for the true Fisher (Kunstner, Hennig & Balles 2019, "Limitations
+    of the empirical Fisher approximation"; Martens 2020).
+
+    Args:
+      log_likelihood_fn: ``(params, x, y) -> scalar`` log-likelihood of ONE example.
+      params: pytree of arrays.
+      xs: inputs of shape ``(N, ...)``.
+      ys: targets of shape ``(N, ...)``.
+
+    Returns:
+      A pytree like ``params`` of non-negative arrays.
+    """
+    if np.ndim(xs) < 1 or np.ndim(ys) < 1 or np.shape(xs)[0] != np.shape(ys)[0]:
+        raise ValueError(
+            f"xs and ys must share a leading example axis, got shapes {np.shape(xs)} "
+            f"and {np.shape(ys)}."
+        )
+    if np.shape(xs)[0] == 0:
+        raise ValueError("diagonal_fisher needs at least one example.")
+    _checks.check_finite("xs", xs)
+    grads = jax.vmap(jax.grad(log_likelihood_fn), in_axes=(None, 0, 0))(params, xs, ys)
+    return jax.tree_util.tree_map(lambda g: jnp.mean(jnp.square(g), axis=0), grads)
+
+
+# ----------------------------------------------------------------------------- spectral
+
+
+def _as_matrix(matrix: jax.Array) -> jax.Array:
+    """``(..., n) -> (prod(...), n)``: conv kernels ``(h, w, in, out)`` become ``(h·w·in, out)``."""
+    matrix = jnp.asarray(matrix)
+    if matrix.ndim < 2:
+        raise ValueError(f"matrix must have ndim >= 2, got shape {matrix.shape}.")
+    return matrix.reshape(-1, matrix.shape[-1])
+
+
+def power_iteration(
+    matrix: jax.Array, v: jax.Array, num_iters: int = 1
+) -> tuple[jax.Array, jax.Array]:
+    """Power iteration for the largest singular value (Miyato et al. 2018, Alg. 1).
+
+    With ``W = matrix.reshape(-1, n)`` and ``n = matrix.shape[-1]``, each iteration does
+    ``u = W v / ‖W v‖``, ``v = Wᵀ u / ‖Wᵀ u‖``; then ``σ = ‖W v‖ = uᵀ W v``. ``v`` is the
+    RIGHT singular vector estimate, shape ``(matrix.shape[-1],)``, so a transform can
+    keep one per matrix and warm-start with ``num_iters=1`` per step.
+
+    No ``stop_gradient`` is applied: σ is differentiable w.r.t. ``matrix`` through the
+    iterations, and once converged ``∂σ/∂W ≈ u vᵀ``.
+
+    Args:
+      matrix: array of ndim >= 2; leading axes are flattened (the reshape convention
+        of Miyato et al.; for convolutions this is not the operator norm).
+      v: start vector of shape ``(matrix.shape[-1],)``; it is normalised first and must
+        not be orthogonal to the top right singular vector.
+      num_iters: static number of iterations (>= 0; 0 evaluates ``‖W v̂‖``).
+
+    Returns:
+      ``(sigma, v)``: scalar estimate of σ_max (a lower bound), and the updated unit
+      vector of shape ``(matrix.shape[-1],)``.
+    """
+    w = _as_matrix(matrix)
+    if not jnp.issubdtype(w.dtype, jnp.floating):
+        w = w.astype(jnp.float32)
+    if not isinstance(num_iters, int | np.integer) or num_iters < 0:
+        raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}.")
+    v = jnp.asarray(v)
+    if v.shape != (w.shape[1],):
+        raise ValueError(f"v must have shape (matrix.shape[-1],) = ({w.shape[1]},), got {v.shape}.")
+    return _power_iteration(w, v.astype(w.dtype), int(num_iters))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _power_iteration(w: jax.Array, v: jax.Array, num_iters: int) -> tuple[jax.Array, jax.Array]:
+    """Compiled body of :func:`power_iteration` (cached across eager calls)."""
+
+    def body(_, v):
+        u = _normalize(w @ v)
+        return _normalize(w.T @ u)
+
+    v = lax.fori_loop(0, num_iters, body, _normalize(v))
+    sigma = _safe_norm_sq_to_norm(jnp.sum(jnp.square(w @ v)))
+    return sigma, v
+
+
+def spectral_norm(matrix: jax.Array, *, num_iters: int = 20, key: jax.Array) -> jax.Array:
+    """Largest singular value of ``matrix`` by power iteration from a random start.
+
+    Args:
+      matrix: array of ndim >= 2 (leading axes flattened, see :func:`power_iteration`).
+      num_iters: static number of iterations (>= 1). The error in σ shrinks like
+        ``(σ₂/σ₁)^(4·num_iters)``.
+      key: PRNG key for the start vector, uniform on the unit sphere.
+
+    Returns:
+      Scalar estimate of σ_max (Miyato et al. 2018, "Spectral normalization for GANs").
+    """
+    _checks.check_positive_int("num_iters", num_iters)
+    w = _upcast(_as_matrix(matrix))
+    _checks.check_finite("matrix", w)
+    v0 = jax.random.normal(key, (w.shape[1],), dtype=w.dtype)
+    sigma, _ = power_iteration(w, v0, num_iters)
+    return sigma
+
+
+def spectral_penalty(
+    params: PyTree, mask: Mask = None, *, num_iters: int = 20, key: jax.Array | None = None
+) -> jax.Array:
+    """Sum of squared spectral norms ``Σ σ_max(W)²`` over leaves with ``ndim >= 2``.
+
+    Spectral norm regularization (Yoshida & Miyato 2017). Vectors (biases, norm scales)
+    are skipped. Each σ comes from :func:`power_iteration` and is differentiable.
+
+    Args:
+      params: pytree of arrays.
+      mask: ``None``, a pytree of bools like ``params``, or a callable producing one;
+        masked-in leaves with ``ndim < 2`` are still skipped.
+      num_iters: static number of power iterations per matrix (>= 1).
+      key: optional PRNG key for random start vectors (one split per matrix). When
+        ``None`` the deterministic start ``1/√n`` is used, so the penalty is a fixed
+        smooth function of the weights (it fails only if that vector is orthogonal to
+        the top singular vector).
+
+    Returns:
+      Scalar array.
+    """
+    _checks.check_positive_int("num_iters", num_iters)
+    _checks.check_finite("params", params)
+    mats = [_as_matrix(w) for w in _masked_leaves(params, mask) if np.ndim(w) >= 2]
+    keys = [None] * len(mats) if key is None else list(jax.random.split(key, max(len(mats), 1)))
+    terms = []
+    for w, k in zip(mats, keys, strict=False):
+        w = _upcast(w)
+        n = w.shape[1]
+        if k is None:
+            v0 = jnp.full((n,), 1.0 / math.sqrt(n), w.dtype)
+        else:
+            v0 = jax.random.normal(k, (n,), dtype=w.dtype)
+        sigma, _ = power_iteration(w, v0, num_iters)
+        terms.append(jnp.square(sigma))
+    return _total(terms)
+
+
+# ----------------------------------------------------------------------------- input gradients
+
+
+def jacobian_penalty(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """Contractive penalty ``mean_b ‖∂fn/∂x (x_b)‖_F²`` (Rifai et al. 2011).
+
+    Args:
+      fn: maps ONE example of shape ``x.shape[1:]`` to an array (e.g. ``(d_out,)``) or
+        a pytree of arrays (their Jacobians are summed).
+      x: batch of shape ``(B, d_in...)``.
+
+    Returns:
+      Scalar: the batch mean of the squared Frobenius norm of the input Jacobian. Forward
+      mode is used when the input is smaller than the output, reverse mode otherwise.
+    """
+    x = _batch("x", x)
+    out = jax.eval_shape(fn, x[0])
+    out_size = sum(math.prod(o.shape) for o in jax.tree_util.tree_leaves(out))
+    jac_fn = jax.jacfwd(fn) if math.prod(x.shape[1:]) < out_size else jax.jacrev(fn)
+    jac = jax.vmap(jac_fn)(x)
+    sq = _total(
+        [
+            jnp.sum(jnp.square(_upcast(j)).reshape(x.shape[0], -1), axis=1)
+            for j in jax.tree_util.tree_leaves(jac)
+        ]
+    )
+    return jnp.mean(sq)
+
+
+def _input_grad_sq_norms(critic: Callable, x: jax.Array) -> jax.Array:
+    """``‖∇ₓ critic(x_b)‖²`` per example, shape ``(B,)``."""
+    grads = jax.vmap(jax.grad(_as_scalar_fn(critic, "critic")))(x)
+    return jnp.sum(jnp.square(_upcast(grads)).reshape(x.shape[0], -1), axis=1)
+
+
+def gradient_penalty(
+    critic: Callable[[jax.Array], jax.Array],
+    real: jax.Array,
+    fake: jax.Array,
+    *,
+    key: jax.Array,
+) -> jax.Array:
+    """WGAN-GP two-sided penalty ``mean_b (‖∇ₓ critic(x̂_b)‖₂ − 1)²`` (Gulrajani et al. 2017).
+
+    ``x̂ = t·real + (1 − t)·fake`` with
+    ``t = jax.random.uniform(key, (B,) + (1,) * (real.ndim - 1), real.dtype)``, one t per
+    example. The paper's loss adds ``λ`` (10) times this value.
+
+    Args:
+      critic: maps ONE example of shape ``real.shape[1:]`` to a scalar.
+      real: batch of shape ``(B, ...)``.
+      fake: batch of the same shape.
+      key: PRNG key for the interpolation coefficients.
+
+    Returns:
+      Scalar array.
+    """
+    real, fake = _batch("real", real), _batch("fake", fake)
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"real and fake must have the same shape, got {real.shape} and {fake.shape}."
+        )
+    t = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
+    x_hat = t * real + (1 - t) * fake
+    norms = _safe_norm_sq_to_norm(_input_grad_sq_norms(critic, x_hat))
+    return jnp.mean(jnp.square(norms - 1))
+
+
+def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
+    """R1 penalty ``mean_b ‖∇ₓ critic(real_b)‖²`` on real data (Mescheder et al. 2018).
+
+    The paper writes ``(γ/2) E‖∇D(x)‖²``; this returns the expectation without ``γ/2``.
+
+    Args:
+      critic: maps ONE example of shape ``real.shape[1:]`` to a scalar (D's logit).
+      real: batch of shape ``(B, ...)``.
+
+    Returns:
+      Scalar array.
+    """
+    return jnp.mean(_input_grad_sq_norms(critic, _batch("real", real)))
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+def attention_entropy(probs: jax.Array, axis: int = -1) -> jax.Array:
+    """Mean entropy ``−Σ p log p`` of attention distributions along ``axis``.
+
+    ``0 log 0`` is taken as 0, with a finite gradient. Entropy collapse in attention
+    is linked to training instability (Zhai et al. 2023, "Stabilizing transformer
+    training by preventing attention entropy collapse"); subtract this (times λ) from the
+    loss to encourage spread-out attention, or add it to sharpen.
+
+    Args:
+      probs: non-negative array whose slices along ``axis`` sum to 1, e.g. attention
+        weights of shape ``(batch, heads, queries, keys)``.
+      axis: the distribution axis.
+
+    Returns:
+      Scalar: entropy (nats) averaged over all other axes.
+    """
+    probs = jnp.asarray(probs)
+    if probs.ndim < 1:
+        raise ValueError("probs must have ndim >= 1.")
+    _checks.check_finite("probs", probs)
+    if _checks.is_concrete(probs) and np.any(np.asarray(probs) < 0):
+        raise ValueError("probs must be non-negative (pass softmax outputs, not logits).")
+    p = _upcast(probs)
+    positive = p > 0
+    plogp = jnp.where(positive, p * jnp.log(jnp.where(positive, p, 1)), 0)
+    return jnp.mean(-jnp.sum(plogp, axis=axis))
