@@ -14,6 +14,12 @@ NAMES = (
     "dropout",
     "label_smoothing",
     "early_stopping",
+    "double_descent",
+    "epochwise_double_descent",
+    "max_margin",
+    "weight_decay_pitfalls",
+    "ghost_batch_norm",
+    "spectral_norm",
 )
 
 

@@ -1,0 +1,13 @@
+"""Run the `weight_decay` experiment (config: ``get_config`` in the library module).
+
+Usage: ``python experiments/weight_decay.py [--quick] [--seeds N] [--out DIR]``,
+the same as ``jreg run weight_decay``. The logic lives in
+``jreg.experiments.weight_decay`` so that tests and notebooks import the same code.
+"""
+
+import sys
+
+from jreg.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["run", "weight_decay", *sys.argv[1:]]))
