@@ -50,6 +50,9 @@ class Problem:
       optimizer: ``hp -> optax.GradientTransformation`` (hyperparameters may be traced).
       track: optional ``(params, init_params, hp) -> pytree`` of extra numbers recorded
         at every evaluation (e.g. weight norms, spectral energy).
+      evaluate: optional ``(params, data, hp) -> dict`` replacing the default evaluation
+        (cross-entropy and accuracy of ``predict`` on the full train and test sets); it must
+        return at least ``test_loss`` (early stopping monitors it).
     """
 
     init: Callable[..., PyTree]
@@ -57,6 +60,7 @@ class Problem:
     predict: Callable[..., jax.Array]
     optimizer: Callable[[HParams], optax.GradientTransformation]
     track: Callable[..., PyTree] | None = None
+    evaluate: Callable[..., dict] | None = None
 
 
 class TrainState(NamedTuple):
@@ -220,7 +224,7 @@ def _select(pred, a, b):
     return jax.tree_util.tree_map(lambda u, v: jnp.where(pred, u, v), a, b)
 
 
-def _evaluate(problem, params, hp, data):
+def _evaluate(problem, params, data, hp):
     x_tr, y_tr, x_te, y_te = data
     out = {}
     for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
@@ -263,7 +267,8 @@ def _make_segment(problem: Problem, plan: _Plan):
             frozen = carry.stopped
             state = _select(frozen, carry.state, state)
             epoch_done = (period + 1) * plan.eval_every
-            ev = _evaluate(problem, state.params, hp, data)
+            evaluate = problem.evaluate or functools.partial(_evaluate, problem)
+            ev = evaluate(state.params, data, hp)
             improved = (ev["test_loss"] < carry.best_loss) & ~frozen
             best_params = _select(improved, state.params, carry.best_params)
             best_loss = jnp.where(improved, ev["test_loss"], carry.best_loss)

