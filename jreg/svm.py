@@ -81,6 +81,18 @@ def _violation(alpha: jax.Array, gap: jax.Array) -> jax.Array:
     return jnp.max(jnp.where(alpha > 0, jnp.abs(gap), jnp.maximum(gap, 0.0)))
 
 
+def _separable_lp(z: np.ndarray) -> bool:
+    """Whether some ``w`` has ``z_i·w >= 1`` for all rows (an LP feasibility problem)."""
+    from scipy.optimize import linprog  # scipy ships with scikit-learn; only needed here
+
+    n, d = z.shape
+    res = linprog(np.zeros(d), A_ub=-z, b_ub=-np.ones(n), bounds=[(None, None)] * d,
+                  method="highs")
+    if res.status not in (0, 2):
+        raise RuntimeError(f"the separability check (scipy linprog) failed: {res.message}")
+    return res.status == 0
+
+
 @functools.partial(jax.jit, static_argnames=("num_iters",))
 def _coordinate_ascent(z: jax.Array, num_iters: int, tol: jax.Array):
     """Dual coordinate ascent on rows ``z_i = y_i x_i`` (N, D); returns (alpha, w, sweeps, viol)."""
@@ -125,10 +137,11 @@ def hard_margin_svm(
 
     The data are separable through the origin exactly when the convex hull of the points
     ``y_i x_i`` does not contain 0; the dual is then bounded and its optimum gives the SVM.
-    Otherwise the dual objective grows without bound and no iterate ever separates the data:
-    if the loop ends unconverged with ``min_i y_i w·x_i <= 0`` a ``ValueError`` is raised.
-    (Every iterate gives the bound ``‖w‖ / Σα >= distance of the hull from 0 = SVM margin``,
-    which tends to 0 for non-separable data; it is quoted in the message.)
+    Otherwise the dual objective grows without bound and the loop cannot converge. When it
+    ends unconverged, separability is decided exactly by the feasibility of the linear
+    program ``y_i w·x_i >= 1`` (``scipy.optimize.linprog``) so that the error says which
+    case it is. (Every iterate also bounds the distance of the hull from 0, i.e. the SVM
+    margin, by ``‖w‖ / Σα``; it tends to 0 for non-separable data and is quoted.)
 
     Args:
       x: inputs ``(N, D)``, finite, no all-zero row. Computation runs in ``x``'s float
@@ -175,23 +188,24 @@ def hard_margin_svm(
         )
     z = x * jnp.asarray(y_np, x.dtype)[:, None]
     alpha, w, sweeps, viol = _coordinate_ascent(z, num_iters, jnp.asarray(tol, x.dtype))
-    func_margin = float(jnp.min(z @ w))
     converged = bool(viol <= tol)
     if not converged:
-        hull_bound = float(jnp.linalg.norm(w) / jnp.maximum(alpha.sum(), 1e-30))
-        if func_margin <= 0:
+        func_margin = float(jnp.min(z @ w))
+        if func_margin <= 0 and not _separable_lp(np.asarray(z, np.float64)):
+            hull_bound = float(jnp.linalg.norm(w) / jnp.maximum(alpha.sum(), 1e-30))
             raise ValueError(
-                "the data are not linearly separable through the origin (no hyperplane "
-                f"w·x = 0 separates them): after {int(sweeps)} sweeps the dual is still "
-                f"growing (Σα = {float(alpha.sum()):.3g}), the best iterate misclassifies "
-                f"some example, and the distance of conv{{y_i x_i}} from 0 is at most "
-                f"{hull_bound:.3g}. A hard-margin SVM needs separable data."
+                "the data are not linearly separable through the origin: the linear program "
+                "y_i w·x_i >= 1 has no solution, and after "
+                f"{int(sweeps)} sweeps the dual is still growing (Σα = {float(alpha.sum()):.3g}; "
+                f"the distance of conv{{y_i x_i}} from 0 is at most {hull_bound:.3g}). A "
+                "hard-margin SVM needs separable data; use a soft margin or drop outliers."
             )
         raise ValueError(
             f"the SVM solver did not converge in {num_iters} sweeps (KKT violation "
-            f"{float(viol):.3g} > tol={tol}); the data are separated (functional margin "
-            f"{func_margin:.3g}): the problem is ill-conditioned (a small margin relative to "
-            "‖x‖) or tol is below the precision of x's dtype. Raise num_iters or tol."
+            f"{float(viol):.3g} > tol={tol}, functional margin {func_margin:.3g}); the data "
+            "are linearly separable, but the problem is ill-conditioned (a small margin "
+            "relative to ‖x‖) or tol is below the precision of x's dtype. Raise num_iters "
+            "or tol."
         )
     norm = jnp.linalg.norm(w)
     return SVMResult(

@@ -94,7 +94,9 @@ def bucket_widths(
     return buckets[::-1]
 
 
-def flip_labels(key: jax.Array, y, num_classes: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def flip_labels(
+    key: jax.Array, y, num_classes: int, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Replace exactly ``round(fraction * N)`` labels by a uniformly drawn *different* class.
 
     Returns:

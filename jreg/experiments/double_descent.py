@@ -1,4 +1,4 @@
-"""Model-wise double descent: MNIST-1D, 20 widths x seeds x {15%, 0%} label noise, one program per bucket."""
+"""Model-wise double descent on MNIST-1D: 20 widths x seeds x {15%, 0%} label noise."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import optax
 from jreg import data, plotting, widths
 from jreg.experiments.runner import Outcome
 
-DESCRIPTION = "MNIST-1D, MLP 40-h-h-10 (ReLU), 20 widths 2..300: test error vs size, 15% vs 0% noise."
+DESCRIPTION = (
+    "MNIST-1D, MLP 40-h-h-10 (ReLU), 20 widths 2..300: test error vs size, 15% vs 0% noise."
+)
 
 
 def get_config(quick: bool = False) -> dict:
