@@ -86,8 +86,7 @@ def _separable_lp(z: np.ndarray) -> bool:
     from scipy.optimize import linprog  # scipy ships with scikit-learn; only needed here
 
     n, d = z.shape
-    res = linprog(np.zeros(d), A_ub=-z, b_ub=-np.ones(n), bounds=[(None, None)] * d,
-                  method="highs")
+    res = linprog(np.zeros(d), A_ub=-z, b_ub=-np.ones(n), bounds=[(None, None)] * d, method="highs")
     if res.status not in (0, 2):
         raise RuntimeError(f"the separability check (scipy linprog) failed: {res.message}")
     return res.status == 0

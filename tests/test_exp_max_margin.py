@@ -5,9 +5,20 @@ from jreg.experiments.runner import run_experiment
 
 def test_max_margin_quick(tmp_path):
     # Easier data than the full run (wide gap, isotropic cloud) so 5,000 steps suffice.
-    rec = run_experiment("max_margin", quick=True, out=str(tmp_path), progress=False,
-                         overrides={"num_steps": 5_000, "num_checkpoints": 20, "n": 40,
-                                    "gap": 0.5, "aniso": 1.0, "seeds": 3})
+    rec = run_experiment(
+        "max_margin",
+        quick=True,
+        out=str(tmp_path),
+        progress=False,
+        overrides={
+            "num_steps": 5_000,
+            "num_checkpoints": 20,
+            "n": 40,
+            "gap": 0.5,
+            "aniso": 1.0,
+            "seeds": 3,
+        },
+    )
     assert (tmp_path / "max_margin.png").stat().st_size > 1000
     num = rec["numbers"]
     cos = np.asarray(num["cosine"])  # (S, T)

@@ -35,8 +35,7 @@ def test_four_points_by_hand():
     np.testing.assert_allclose(res.alpha, [0.25, 1.0, 0.0, 0.0], atol=1e-5)
     np.testing.assert_allclose(res.margin, 2 / np.sqrt(5), rtol=1e-5)
     np.testing.assert_array_equal(res.support, [True, True, False, False])
-    np.testing.assert_allclose(y.astype(jnp.float32) * (x @ res.w), [1.0, 1.0, 3.0, 2.5],
-                               rtol=1e-5)
+    np.testing.assert_allclose(y.astype(jnp.float32) * (x @ res.w), [1.0, 1.0, 3.0, 2.5], rtol=1e-5)
 
 
 def test_kkt_conditions(key):

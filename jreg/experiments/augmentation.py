@@ -45,10 +45,14 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         augment=augment,
     )
     res = train.sweep(
-        problem, ds, seeds=config["seeds"],
+        problem,
+        ds,
+        seeds=config["seeds"],
         hparams={"shift_p": np.asarray(config["shift_p"], np.float32)},
-        num_epochs=config["num_epochs"], batch_size=config["batch_size"],
-        eval_every=config["eval_every"], progress=progress,
+        num_epochs=config["num_epochs"],
+        batch_size=config["batch_size"],
+        eval_every=config["eval_every"],
+        progress=progress,
     )
     h = jax.tree.map(np.asarray, res.history)
     steps = h["step"][0, 0]
@@ -61,8 +65,11 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     interp_mean = float(interp[interp >= 0].mean()) if np.any(interp >= 0) else None
 
     fig, axes = plotting.figure(1, 3, size=(4.2, 3.3))
-    panels = [("train_loss", "train loss (clean data)"), ("train_accuracy", "train accuracy"),
-              ("test_accuracy", "test accuracy")]
+    panels = [
+        ("train_loss", "train loss (clean data)"),
+        ("train_accuracy", "train accuracy"),
+        ("test_accuracy", "test accuracy"),
+    ]
     for ax, (key_, label) in zip(axes[0], panels, strict=True):
         for i, name in enumerate(names):
             plotting.band(ax, steps, h[key_][i], label=name)
@@ -73,15 +80,22 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     axes[0][0].set_yscale("log")
     axes[0][2].set_ylim(max(0.0, float(h["test_accuracy"][:, :, -1].min()) - 0.1), None)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"MNIST {config['n_train']} train, mean ± std over {config['seeds']} seeds "
-                 "(dashed: plain model reaches 100% train accuracy)", fontsize=10)
+    fig.suptitle(
+        f"MNIST {config['n_train']} train, mean ± std over {config['seeds']} seeds "
+        "(dashed: plain model reaches 100% train accuracy)",
+        fontsize=10,
+    )
     fig.tight_layout()
 
     numbers = {
         "step": steps,
-        "curves": {name: {k: h[k][i] for k in ("train_loss", "train_accuracy", "test_accuracy",
-                                                 "train_objective")}
-                   for i, name in enumerate(names)},
+        "curves": {
+            name: {
+                k: h[k][i]
+                for k in ("train_loss", "train_accuracy", "test_accuracy", "train_objective")
+            }
+            for i, name in enumerate(names)
+        },
         "final_test_accuracy": {n: final_acc[i] for i, n in enumerate(names)},
         "best_test_accuracy": {n: best_acc[i] for i, n in enumerate(names)},
         "plain_interpolation_step_per_seed": interp,

@@ -35,8 +35,9 @@ def get_config(quick: bool = False) -> dict:
 def prepare(config: dict):
     """MNIST-1D with packed clean/noisy training labels and the flip mask."""
     x, y, xt, yt = data.mnist1d(config["n_train"], config["n_test"], seed=config["seed"])
-    y_noisy, flipped = widths.flip_labels(jax.random.key(config["seed"] + 1), y, 10,
-                                          config["label_noise"])
+    y_noisy, flipped = widths.flip_labels(
+        jax.random.key(config["seed"] + 1), y, 10, config["label_noise"]
+    )
     return (x, widths.pack_labels(y, y_noisy, 10), xt, yt), flipped
 
 
@@ -61,34 +62,50 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ws = widths.geometric_widths(*config["widths"])
     opt = lambda hp: optax.sgd(config["lr"], momentum=config["momentum"])
     res = widths.width_sweep(
-        ws, ds, seeds=config["seeds"], noise_levels=(1, 0), optimizer=opt,
-        num_epochs=config["num_epochs"], batch_size=config["batch_size"],
-        eval_every=config["eval_every"], num_hidden=config["num_hidden"], progress=progress,
+        ws,
+        ds,
+        seeds=config["seeds"],
+        noise_levels=(1, 0),
+        optimizer=opt,
+        num_epochs=config["num_epochs"],
+        batch_size=config["batch_size"],
+        eval_every=config["eval_every"],
+        num_hidden=config["num_hidden"],
+        progress=progress,
     )
     n_params = np.array([widths.hidden_params(w, 40, 10, config["num_hidden"]) for w in ws])
     test_err = res["test_error"][..., -1]  # (noise, P, S)
     train_err = res["train_error"][..., -1]
-    labels = ["15% label noise" if config["label_noise"] == 0.15
-              else f"{config['label_noise']:.0%} label noise", "clean labels"]
-    summary = {lab: summarize(test_err[i].mean(-1), train_err[i].mean(-1))
-               for i, lab in enumerate(labels)}
+    labels = [
+        "15% label noise"
+        if config["label_noise"] == 0.15
+        else f"{config['label_noise']:.0%} label noise",
+        "clean labels",
+    ]
+    summary = {
+        lab: summarize(test_err[i].mean(-1), train_err[i].mean(-1)) for i, lab in enumerate(labels)
+    }
     noisy = summary[labels[0]]
 
     fig, axes = plotting.figure(1, 2, size=(5.2, 3.8))
     ax = axes[0][0]
     for i, (lab, color) in enumerate(zip(labels, ("C3", "C0"), strict=True)):
         plotting.band(ax, n_params, test_err[i].T, label=f"test, {lab}", color=color)
-        plotting.band(ax, n_params, train_err[i].T, label=f"train, {lab}", color=color,
-                      ls="--")
+        plotting.band(ax, n_params, train_err[i].T, label=f"train, {lab}", color=color, ls="--")
     if noisy["threshold_index"] is not None:
-        ax.axvline(n_params[noisy["threshold_index"]], color="grey", ls=":",
-                   label="interpolation threshold (noisy)")
+        ax.axvline(
+            n_params[noisy["threshold_index"]],
+            color="grey",
+            ls=":",
+            label="interpolation threshold (noisy)",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("error")
     ax.legend(fontsize=7)
-    ax.set_title(f"MNIST-1D, {config['n_train']} train, mean ± std over {config['seeds']} seeds",
-                 fontsize=9)
+    ax.set_title(
+        f"MNIST-1D, {config['n_train']} train, mean ± std over {config['seeds']} seeds", fontsize=9
+    )
     ax = axes[0][1]
     for i, (lab, color) in enumerate(zip(labels, ("C3", "C0"), strict=True)):
         plotting.band(ax, ws, test_err[i].T, label=f"test, {lab}", color=color, marker=".")
@@ -100,11 +117,20 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     fig.tight_layout()
 
     def at(i, lab):
-        return None if i is None else {"width": int(ws[i]), "params": int(n_params[i]),
-                                       "test_error": float(test_err[labels.index(lab), i].mean())}
+        return (
+            None
+            if i is None
+            else {
+                "width": int(ws[i]),
+                "params": int(n_params[i]),
+                "test_error": float(test_err[labels.index(lab), i].mean()),
+            }
+        )
 
     numbers = {
-        "widths": ws, "params": n_params, "buckets": res["buckets"],
+        "widths": ws,
+        "params": n_params,
+        "buckets": res["buckets"],
         "test_error": {lab: test_err[i] for i, lab in enumerate(labels)},
         "train_error": {lab: train_err[i] for i, lab in enumerate(labels)},
         "test_error_mean": {lab: test_err[i].mean(-1) for i, lab in enumerate(labels)},
@@ -124,7 +150,12 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "largest-width test error (clean)": float(test_err[1, -1].mean()),
         "clean peak above its small-width min": summary[labels[1]]["peak_above_small_min"],
     }
-    return Outcome(fig, numbers, headline, notes=[
-        f"Widths {list(map(int, ws))} trained in {len(res['buckets'])} padded buckets "
-        f"{res['buckets']} (one vmapped program each, noise level x width x seed).",
-    ])
+    return Outcome(
+        fig,
+        numbers,
+        headline,
+        notes=[
+            f"Widths {list(map(int, ws))} trained in {len(res['buckets'])} padded buckets "
+            f"{res['buckets']} (one vmapped program each, noise level x width x seed).",
+        ],
+    )

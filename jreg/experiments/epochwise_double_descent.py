@@ -15,10 +15,12 @@ DESCRIPTION = "MNIST-1D with 15% noisy labels: test error vs epoch for a few MLP
 def get_config(quick: bool = False) -> dict:
     """Same data and optimizer as ``double_descent``; dense evaluation over epochs."""
     cfg = double_descent.get_config(quick)
-    cfg.update({
-        "run_widths": (16, 47, 128) if quick else (36, 62, 104, 177, 300),
-        "eval_every": 5 if quick else 5,
-    })
+    cfg.update(
+        {
+            "run_widths": (16, 47, 128) if quick else (36, 62, 104, 177, 300),
+            "eval_every": 5 if quick else 5,
+        }
+    )
     return cfg
 
 
@@ -28,9 +30,16 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ws = np.asarray(config["run_widths"])
     opt = lambda hp: optax.sgd(config["lr"], momentum=config["momentum"])
     res = widths.width_sweep(
-        ws, ds, seeds=config["seeds"], noise_levels=(1,), optimizer=opt,
-        num_epochs=config["num_epochs"], batch_size=config["batch_size"],
-        eval_every=config["eval_every"], num_hidden=config["num_hidden"], progress=progress,
+        ws,
+        ds,
+        seeds=config["seeds"],
+        noise_levels=(1,),
+        optimizer=opt,
+        num_epochs=config["num_epochs"],
+        batch_size=config["batch_size"],
+        eval_every=config["eval_every"],
+        num_hidden=config["num_hidden"],
+        progress=progress,
     )
     epochs = res["epoch"][0, 0, 0]
     test_err, train_err = res["test_error"][0], res["train_error"][0]  # (P, S, T)
@@ -46,9 +55,12 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         peak = first_min + int(np.argmax(mean[first_min:]))
         fits = np.flatnonzero(train_err[i].mean(0) <= 0)
         per_width[int(w)] = {
-            "early_min_epoch": int(epochs[first_min]), "early_min_error": float(mean[first_min]),
-            "peak_epoch": int(epochs[peak]), "peak_error": float(mean[peak]),
-            "final_error": float(mean[-1]), "best_error": float(mean.min()),
+            "early_min_epoch": int(epochs[first_min]),
+            "early_min_error": float(mean[first_min]),
+            "peak_epoch": int(epochs[peak]),
+            "peak_error": float(mean[peak]),
+            "final_error": float(mean[-1]),
+            "best_error": float(mean.min()),
             "interpolates_at_epoch": int(epochs[fits[0]]) if fits.size else None,
         }
     for ax, lab in zip(axes[0], ("test error", "train error (noisy labels)"), strict=True):
@@ -56,14 +68,23 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         ax.set_xlabel("epoch")
         ax.set_ylabel(lab)
         ax.legend(fontsize=7)
-    fig.suptitle(f"MNIST-1D, {config['label_noise']:.0%} label noise, mean ± std over "
-                 f"{config['seeds']} seeds", fontsize=10)
+    fig.suptitle(
+        f"MNIST-1D, {config['label_noise']:.0%} label noise, mean ± std over "
+        f"{config['seeds']} seeds",
+        fontsize=10,
+    )
     fig.tight_layout()
-    numbers = {"widths": ws, "epochs": epochs, "test_error": test_err, "train_error": train_err,
-               "per_width": per_width}
+    numbers = {
+        "widths": ws,
+        "epochs": epochs,
+        "test_error": test_err,
+        "train_error": train_err,
+        "per_width": per_width,
+    }
     headline = {}
     for w, d in per_width.items():
         headline[f"h={w}: early-min / peak / final test error"] = (
             f"{d['early_min_error']:.3f} (ep {d['early_min_epoch']}) / "
-            f"{d['peak_error']:.3f} (ep {d['peak_epoch']}) / {d['final_error']:.3f}")
+            f"{d['peak_error']:.3f} (ep {d['peak_epoch']}) / {d['final_error']:.3f}"
+        )
     return Outcome(fig, numbers, headline)

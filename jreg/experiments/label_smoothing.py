@@ -82,10 +82,14 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     if eps.ndim != 1 or eps.size == 0 or 0.0 not in eps:
         raise ValueError(f"epsilons must be a 1-D list that includes 0, got {config['epsilons']}.")
     res = train.sweep(
-        problem, (x_tr, y_tr, x_te, y_te), seeds=config["seeds"],
+        problem,
+        (x_tr, y_tr, x_te, y_te),
+        seeds=config["seeds"],
         hparams={"label_smoothing": eps},
-        num_epochs=config["num_epochs"], batch_size=config["batch_size"],
-        eval_every=config["eval_every"], progress=progress,
+        num_epochs=config["num_epochs"],
+        batch_size=config["batch_size"],
+        eval_every=config["eval_every"],
+        progress=progress,
     )
     hist = jax.tree.map(np.asarray, res.history)
     predict = lambda p: jax.nn.softmax(problem.predict(p, x_te, {}), axis=-1)
@@ -104,27 +108,44 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     train_acc = hist["train_accuracy"][:, :, -1]
 
     # ------------------------------------------------------------------ figure
-    fig, axes = plotting.figure(1, 4, size=(4.0, 3.5))
-    ax_cdf, ax_rel, ax_ece, ax_acc = axes[0]
+    fig, axes = plotting.figure(2, 2, size=(5.0, 4.0))
+    (ax_cdf, ax_rel), (ax_ece, ax_acc) = axes
     plotting.band(ax_cdf, grid, cdf0, color="C3", label="ε = 0")
+    if best != i0:
+        cdf_best = np.asarray([_ecdf(c["wrong_confidences"], grid) for c in cal[best]])
+        plotting.band(
+            ax_cdf, grid, cdf_best, color="C0", lw=1.0, label=f"ε = {eps[best]:g} (lowest ECE)"
+        )
     ax_cdf.axvline(level, color="grey", ls="--", lw=0.8)
     frac0 = frac_wrong[i0]
     ax_cdf.axhline(1 - frac0.mean(), color="grey", ls=":", lw=0.8)
-    ax_cdf.annotate(f"{frac0.mean():.0%} of errors\nhave confidence > {level}",
-                    xy=(level, 1 - frac0.mean()), xytext=(0.05, 0.75), fontsize=8,
-                    arrowprops={"arrowstyle": "->", "color": "grey"})
+    ax_cdf.annotate(
+        f"ε = 0: {frac0.mean():.0%} of errors\nhave confidence > {level}",
+        xy=(level, 1 - frac0.mean()),
+        xytext=(0.05, 0.6),
+        fontsize=8,
+        arrowprops={"arrowstyle": "->", "color": "grey"},
+    )
     ax_cdf.set_xlim(0, 1)
     ax_cdf.set_ylim(0, 1.02)
     ax_cdf.set_xlabel("confidence max_k p_k")
     ax_cdf.set_ylabel("fraction of wrong test predictions ≤ x")
-    ax_cdf.set_title("CDF of confidence on errors (ε = 0)", fontsize=9)
-    ax_cdf.legend(fontsize=8, loc="lower right")
+    ax_cdf.set_title("CDF of confidence on wrong test predictions", fontsize=9)
+    ax_cdf.legend(fontsize=8, loc="upper left")
 
     colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, h_n))
     for h in range(h_n):
         mc = bin_conf[h].mean(axis=0)
-        plotting.band(ax_rel, mc, bin_acc[h], color=colors[h], marker=".", ms=3, lw=1.0,
-                      label=f"ε = {eps[h]:g}")
+        plotting.band(
+            ax_rel,
+            mc,
+            bin_acc[h],
+            color=colors[h],
+            marker=".",
+            ms=3,
+            lw=1.0,
+            label=f"ε = {eps[h]:g}",
+        )
     lo = float(min(bin_conf.mean(axis=1).min(), bin_acc.mean(axis=1).min()))
     lo = max(0.0, np.floor(lo * 10) / 10)
     ax_rel.plot([lo, 1], [lo, 1], color="grey", ls="--", lw=0.8, label="perfect calibration")
@@ -133,11 +154,10 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ax_rel.set_xlabel(f"mean confidence ({config['num_bins']} quantile bins)")
     ax_rel.set_ylabel("mean accuracy in bin")
     ax_rel.set_title("reliability: below diagonal = over-confident", fontsize=9)
-    ax_rel.legend(fontsize=7, loc="lower right")
+    ax_rel.legend(fontsize=7, loc="lower right", ncol=2)
 
     plotting.band(ax_ece, eps, ece.T, color="C0", marker="o", ms=3, label="test ECE")
-    ax_ece.axvline(eps[best], color="grey", ls="--", lw=0.8,
-                   label=f"minimum at ε = {eps[best]:g}")
+    ax_ece.axvline(eps[best], color="grey", ls="--", lw=0.8, label=f"minimum at ε = {eps[best]:g}")
     ax_ece.set_xscale("symlog", linthresh=0.01)
     ax_ece.set_xlim(0, eps.max() * 1.1)
     ax_ece.set_xlabel("label smoothing ε (symlog)")
@@ -146,8 +166,7 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ax_ece.legend(fontsize=8)
 
     plotting.band(ax_acc, eps, acc.T, color="C2", marker="o", ms=3, label="test accuracy")
-    plotting.band(ax_acc, eps, conf.T, color="C1", marker="s", ms=3,
-                  label="mean test confidence")
+    plotting.band(ax_acc, eps, conf.T, color="C1", marker="s", ms=3, label="mean test confidence")
     ax_acc.set_xscale("symlog", linthresh=0.01)
     ax_acc.set_xlim(0, eps.max() * 1.1)
     ax_acc.set_xlabel("label smoothing ε (symlog)")
@@ -156,7 +175,9 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ax_acc.legend(fontsize=8)
     fig.suptitle(
         f"MNIST {config['n_train']} train / {config['n_test']} test, MLP 784-128-10 tanh, SGD, "
-        f"{config['num_epochs']} epochs; mean ± std over {s_n} seeds", fontsize=10)
+        f"{config['num_epochs']} epochs; mean ± std over {s_n} seeds",
+        fontsize=10,
+    )
     fig.tight_layout()
 
     # ------------------------------------------------------------------ numbers
@@ -176,9 +197,10 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "wrong_conf_level": level,
         "reliability": {"bin_confidence": bin_conf, "bin_accuracy": bin_acc},
         "wrong_confidence_cdf_eps0": {"grid": grid, "cdf": cdf0},
-        "history": {"step": hist["step"][0, 0],
-                    **{k: hist[k] for k in ("train_loss", "train_accuracy", "test_loss",
-                                            "test_accuracy")}},
+        "history": {
+            "step": hist["step"][0, 0],
+            **{k: hist[k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
+        },
     }
     headline = {
         **{f"ECE, ε={e:g}": _pm(ece[h]) for h, e in enumerate(eps)},
@@ -194,6 +216,7 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "ECE and reliability curves use 15 quantile (equal-count) bins of the test confidence; "
         "label smoothing puts 1 − ε on the label and ε/(K − 1) on every other class.",
         f"Fraction of wrong test predictions with confidence > {level}, per ε: "
-        + ", ".join(f"ε={e:g}: {frac_wrong[h].mean():.3f}" for h, e in enumerate(eps)) + ".",
+        + ", ".join(f"ε={e:g}: {frac_wrong[h].mean():.3f}" for h, e in enumerate(eps))
+        + ".",
     ]
     return Outcome(fig, numbers, headline, notes)

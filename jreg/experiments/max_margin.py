@@ -16,8 +16,10 @@ import numpy as np
 from jreg import plotting, svm
 from jreg.experiments.runner import Outcome
 
-DESCRIPTION = ("Full-batch GD on the logistic loss, separable 2-D data, no bias: w(t)/‖w(t)‖ "
-               "converges to the hard-margin SVM direction (Soudry et al. 2018).")
+DESCRIPTION = (
+    "Full-batch GD on the logistic loss, separable 2-D data, no bias: w(t)/‖w(t)‖ "
+    "converges to the hard-margin SVM direction (Soudry et al. 2018)."
+)
 
 
 def get_config(quick: bool = False) -> dict:
@@ -33,7 +35,14 @@ def get_config(quick: bool = False) -> dict:
         "lr_scale": 1.0,  # step = lr_scale / β, β = σ_max(X)² / (4N) the smoothness bound
         "num_steps": 20_000 if quick else 1_000_000,
         "num_checkpoints": 40 if quick else 60,  # log-spaced times at which w(t) is stored
-        "snapshot_steps": (10, 100, 1_000, 10_000, 100_000, 1_000_000),  # GD directions drawn on the data panel
+        "snapshot_steps": (
+            10,
+            100,
+            1_000,
+            10_000,
+            100_000,
+            1_000_000,
+        ),  # GD directions drawn on the data panel
     }
 
 
@@ -126,8 +135,13 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     del key
     xs, ys, w_svm, margin_svm, support = [], [], [], [], []
     for s in range(seeds):
-        x, y = make_data(jax.random.fold_in(k_data, s), config["n"], gap=config["gap"],
-                         aniso=config["aniso"], tilt=config["tilt"])
+        x, y = make_data(
+            jax.random.fold_in(k_data, s),
+            config["n"],
+            gap=config["gap"],
+            aniso=config["aniso"],
+            tilt=config["tilt"],
+        )
         sol = svm.hard_margin_svm(x, y.astype(np.int32))
         xs.append(x)
         ys.append(y)
@@ -147,8 +161,7 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     unit_svm = w_svm / np.linalg.norm(w_svm, axis=-1, keepdims=True)
     norms = np.linalg.norm(ws, axis=-1)
     cos = np.einsum("std,sd->st", ws, unit_svm) / norms
-    margin = np.stack([np.asarray(svm.normalized_margin(ws[s], x[s], y[s]))
-                       for s in range(seeds)])
+    margin = np.stack([np.asarray(svm.normalized_margin(ws[s], x[s], y[s])) for s in range(seeds)])
     ratio = margin / margin_svm[:, None]
     angle_deg = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
@@ -179,7 +192,9 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     # Reference slope c / log t (Soudry et al.: the angle decays like 1/log t), fitted at t=100.
     t0 = ckpt[late][0]
     c = angle_deg.mean(0)[late][0] * np.log(t0)
-    ax.plot(ckpt[late], c / np.log(ckpt[late]), "k--", lw=0.8, label="∝ 1 / log t (matched at t = 100)")
+    ax.plot(
+        ckpt[late], c / np.log(ckpt[late]), "k--", lw=0.8, label="∝ 1 / log t (matched at t = 100)"
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("GD step t")
@@ -193,8 +208,9 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ax.scatter(*x[s0][pos].T, s=9, c="tab:red", label="y = +1")
     ax.scatter(*x[s0][neg].T, s=9, c="tab:blue", label="y = −1")
     sv = support[s0]
-    ax.scatter(*x[s0][sv].T, s=60, facecolors="none", edgecolors="k", lw=1.0,
-               label="support vectors")
+    ax.scatter(
+        *x[s0][sv].T, s=60, facecolors="none", edgecolors="k", lw=1.0, label="support vectors"
+    )
     lim = 1.1 * np.abs(x[s0]).max()
     line = np.linspace(-lim, lim, 2)
 
@@ -212,16 +228,23 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     snaps = [t for t in config["snapshot_steps"] if t <= config["num_steps"]]
     for i, t in enumerate(snaps):
         j = int(np.argmin(np.abs(ckpt - t)))
-        draw(ws[s0, j], color=cmap(i / max(1, len(snaps))), lw=1.0, ls="--",
-             label=f"GD boundary, t={ckpt[j]:,}")
+        draw(
+            ws[s0, j],
+            color=cmap(i / max(1, len(snaps))),
+            lw=1.0,
+            ls="--",
+            label=f"GD boundary, t={ckpt[j]:,}",
+        )
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
     ax.set_title(f"(d) seed {s0}: data, SVM (dotted: margin), GD", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
-    fig.suptitle(f"Gradient descent on the logistic loss finds the max-margin separator "
-                 f"(no bias, lr = {config['lr_scale']}/β, mean ± std over {seeds} data sets)",
-                 fontsize=10)
+    fig.suptitle(
+        f"Gradient descent on the logistic loss finds the max-margin separator "
+        f"(no bias, lr = {config['lr_scale']}/β, mean ± std over {seeds} data sets)",
+        fontsize=10,
+    )
     fig.tight_layout()
 
     fc, fr = cos[:, -1], ratio[:, -1]
@@ -249,8 +272,11 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "SVM margin (mean)": float(margin_svm.mean()),
     }
     notes = [
-        "Per seed: final cosine " + ", ".join(f"{v:.5f}" for v in fc)
-        + "; final margin / SVM margin " + ", ".join(f"{v:.4f}" for v in fr) + ".",
+        "Per seed: final cosine "
+        + ", ".join(f"{v:.5f}" for v in fc)
+        + "; final margin / SVM margin "
+        + ", ".join(f"{v:.4f}" for v in fr)
+        + ".",
         "The step size 1/β (β = σ_max(X)²/4N) is within Soudry et al.'s condition η < 2/β.",
     ]
     return Outcome(fig, numbers, headline, notes)
