@@ -64,7 +64,10 @@ def run_torch(torch, ds, ws, *, epochs: int, batch: int, seed: int = 0) -> tuple
     for w in ws:
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
-            torch.nn.Linear(40, w), torch.nn.ReLU(), torch.nn.Linear(w, w), torch.nn.ReLU(),
+            torch.nn.Linear(40, w),
+            torch.nn.ReLU(),
+            torch.nn.Linear(w, w),
+            torch.nn.ReLU(),
             torch.nn.Linear(w, 10),
         )
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
@@ -72,7 +75,7 @@ def run_torch(torch, ds, ws, *, epochs: int, batch: int, seed: int = 0) -> tuple
         for _ in range(epochs):
             perm = torch.randperm(n)
             for i in range(n // batch):
-                idx = perm[i * batch:(i + 1) * batch]
+                idx = perm[i * batch : (i + 1) * batch]
                 opt.zero_grad()
                 loss = torch.nn.functional.cross_entropy(net(x[idx]), y_noisy[idx])
                 loss.backward()
@@ -100,9 +103,17 @@ def main() -> None:
     peak_torch = matmul_gflops_torch(torch)
     opt = lambda hp: optax.sgd(cfg["lr"], momentum=cfg["momentum"])
     start = time.perf_counter()
-    res = widths.width_sweep(ws, ds, seeds=1, noise_levels=(1,), optimizer=opt,
-                             num_epochs=args.epochs, batch_size=batch,
-                             eval_every=args.epochs, progress=False)
+    res = widths.width_sweep(
+        ws,
+        ds,
+        seeds=1,
+        noise_levels=(1,),
+        optimizer=opt,
+        num_epochs=args.epochs,
+        batch_size=batch,
+        eval_every=args.epochs,
+        progress=False,
+    )
     jreg_s = time.perf_counter() - start
     torch_s, torch_err = run_torch(torch, ds, ws, epochs=args.epochs, batch=batch)
 
@@ -110,26 +121,43 @@ def main() -> None:
         "jreg (bucketed vmap, jit)": jreg_s,
         "PyTorch eager loop": torch_s,
     }
-    print(f"double-descent sweep: 20 widths x 1 seed, {args.epochs} epochs, MNIST-1D 4000, "
-          f"B={batch}; {os.cpu_count()} cores, jax {jax.__version__}, torch {torch.__version__}")
+    print(
+        f"double-descent sweep: 20 widths x 1 seed, {args.epochs} epochs, MNIST-1D 4000, "
+        f"B={batch}; {os.cpu_count()} cores, jax {jax.__version__}, torch {torch.__version__}"
+    )
     print(f"training work: {flops / 1e12:.2f} TFLOP (6 x multiply-adds per example, unpadded)")
     print(f"{'':28s} {'wall (s)':>9s} {'GFLOP/s':>9s}")
     for name, t in rows.items():
         print(f"{name:28s} {t:9.1f} {flops / t / 1e9:9.1f}")
     print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
-    print(f"speed-up jreg vs torch: {torch_s / jreg_s:.1f}x; jreg runs at "
-          f"{100 * flops / jreg_s / 1e9 / peak_jax:.0f}% of the matmul peak")
+    print(
+        f"speed-up jreg vs torch: {torch_s / jreg_s:.1f}x; jreg runs at "
+        f"{100 * flops / jreg_s / 1e9 / peak_jax:.0f}% of the matmul peak"
+    )
     jreg_err = res["test_error"][0, :, 0, -1]
-    print(f"final test error, mean over widths: jreg {np.mean(jreg_err):.3f}, "
-          f"torch {np.mean(torch_err):.3f}")
+    print(
+        f"final test error, mean over widths: jreg {np.mean(jreg_err):.3f}, "
+        f"torch {np.mean(torch_err):.3f}"
+    )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"epochs": args.epochs, "jreg_s": jreg_s, "torch_s": torch_s,
-                       "ratio": torch_s / jreg_s, "train_tflop": flops / 1e12,
-                       "matmul_gflops_jax": peak_jax, "matmul_gflops_torch": peak_torch,
-                       "buckets": res["buckets"], "jreg_test_error": jreg_err.tolist(),
-                       "torch_test_error": torch_err, "platform": platform.platform()},
-                      f, indent=1)
+            json.dump(
+                {
+                    "epochs": args.epochs,
+                    "jreg_s": jreg_s,
+                    "torch_s": torch_s,
+                    "ratio": torch_s / jreg_s,
+                    "train_tflop": flops / 1e12,
+                    "matmul_gflops_jax": peak_jax,
+                    "matmul_gflops_torch": peak_torch,
+                    "buckets": res["buckets"],
+                    "jreg_test_error": jreg_err.tolist(),
+                    "torch_test_error": torch_err,
+                    "platform": platform.platform(),
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

@@ -57,17 +57,29 @@ def main() -> None:
         times[name] = {"cold_s": cold, "warm_s": warm}
     ratio_warm = times["loop of fit"]["warm_s"] / times["sweep (vmap)"]["warm_s"]
     ratio_cold = times["loop of fit"]["cold_s"] / times["sweep (vmap)"]["cold_s"]
-    print(f"{args.seeds} seeds x {args.steps} steps, MLP 784-128-10, B={batch}, Adam; "
-          f"{jax.default_backend()} x{jax.device_count()}, {os.cpu_count()} cores")
+    print(
+        f"{args.seeds} seeds x {args.steps} steps, MLP 784-128-10, B={batch}, Adam; "
+        f"{jax.default_backend()} x{jax.device_count()}, {os.cpu_count()} cores"
+    )
     print(f"{'':14s} {'first call (s)':>15s} {'second call (s)':>16s}")
     for name, t in times.items():
         print(f"{name:14s} {t['cold_s']:15.2f} {t['warm_s']:16.2f}")
     print(f"ratio loop/sweep: {ratio_cold:.2f}x (first call), {ratio_warm:.2f}x (second call)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"times": times, "ratio_warm": ratio_warm, "ratio_cold": ratio_cold,
-                       "seeds": args.seeds, "steps": args.steps, "jax": jax.__version__,
-                       "platform": platform.platform()}, f, indent=1)
+            json.dump(
+                {
+                    "times": times,
+                    "ratio_warm": ratio_warm,
+                    "ratio_cold": ratio_cold,
+                    "seeds": args.seeds,
+                    "steps": args.steps,
+                    "jax": jax.__version__,
+                    "platform": platform.platform(),
+                },
+                f,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

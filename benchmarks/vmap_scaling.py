@@ -29,8 +29,12 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
     ds = data.mnist1d(4000, 1000, seed=0)
-    problem = train.mlp_classifier((40, 64, 64, 10), activation="relu", init="he",
-                                   optimizer=lambda hp: optax.sgd(0.01, momentum=0.9))
+    problem = train.mlp_classifier(
+        (40, 64, 64, 10),
+        activation="relu",
+        init="he",
+        optimizer=lambda hp: optax.sgd(0.01, momentum=0.9),
+    )
     kw = dict(num_epochs=args.epochs, batch_size=100, eval_every=args.epochs)
     steps = (4000 // 100) * args.epochs
 
@@ -44,20 +48,33 @@ def main() -> None:
     for n in args.seeds:
         seeds = np.arange(n)
         table[n] = {
-            "vmap": timed(lambda: train.sweep(problem, ds, seeds=seeds, progress=False,
-                                              **kw).params),
-            "lax.map": timed(lambda: train.sweep(problem, ds, seeds=seeds, strategy="map",
-                                                 progress=False, **kw).params),
-            "python loop": timed(lambda: [train.fit(problem, ds, key=jax.random.key(int(s)),
-                                                    **kw).params for s in seeds]),
+            "vmap": timed(
+                lambda: train.sweep(problem, ds, seeds=seeds, progress=False, **kw).params
+            ),
+            "lax.map": timed(
+                lambda: (
+                    train.sweep(
+                        problem, ds, seeds=seeds, strategy="map", progress=False, **kw
+                    ).params
+                )
+            ),
+            "python loop": timed(
+                lambda: [
+                    train.fit(problem, ds, key=jax.random.key(int(s)), **kw).params for s in seeds
+                ]
+            ),
         }
-    print(f"seed-steps per second ({steps} steps per seed), MLP 40-64-64-10, B=100; "
-          f"{jax.default_backend()}, {os.cpu_count()} cores")
+    print(
+        f"seed-steps per second ({steps} steps per seed), MLP 40-64-64-10, B=100; "
+        f"{jax.default_backend()}, {os.cpu_count()} cores"
+    )
     print(f"{'seeds':>6s} {'vmap':>10s} {'lax.map':>10s} {'python loop':>12s} {'vmap/loop':>10s}")
     for n, t in table.items():
         rate = {k: n * steps / v for k, v in t.items()}
-        print(f"{n:6d} {rate['vmap']:10.0f} {rate['lax.map']:10.0f} {rate['python loop']:12.0f} "
-              f"{t['python loop'] / t['vmap']:9.1f}x")
+        print(
+            f"{n:6d} {rate['vmap']:10.0f} {rate['lax.map']:10.0f} {rate['python loop']:12.0f} "
+            f"{t['python loop'] / t['vmap']:9.1f}x"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"steps_per_seed": steps, "seconds": table}, f, indent=1)

@@ -45,17 +45,24 @@ def main(argv: list[str] | None = None) -> int:
         names = list(args.only) if args.only else list(experiments.available())
         for n in names:
             if n not in experiments.available():
-                parser.error(f"unknown experiment {n!r}; available: "
-                             f"{', '.join(experiments.available())}")
+                parser.error(
+                    f"unknown experiment {n!r}; available: {', '.join(experiments.available())}"
+                )
     total = time.perf_counter()
     for name in names:
-        rec = run_experiment(name, quick=args.quick, seeds=args.seeds, out=args.out,
-                             progress=not args.no_progress)
-        heads = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in list(rec["headline"].items())[:4])
+        rec = run_experiment(
+            name, quick=args.quick, seeds=args.seeds, out=args.out, progress=not args.no_progress
+        )
+        heads = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in list(rec["headline"].items())[:4]
+        )
         print(f"[{name}] {rec['wall_time_s']:.1f}s  {heads}", flush=True)
-    print(f"done: {len(names)} experiment(s) in {time.perf_counter() - total:.1f}s; "
-          f"see {args.out}/report.md", flush=True)
+    print(
+        f"done: {len(names)} experiment(s) in {time.perf_counter() - total:.1f}s; "
+        f"see {args.out}/report.md",
+        flush=True,
+    )
     return 0
 
 

@@ -148,8 +148,10 @@ def mlp_apply(
             f"input has {x.shape[-1]} features but the first layer expects "
             f"{params[0]['w'].shape[0]}."
         )
-    if train and key is None and not (
-        _checks.is_concrete(dropout_rate) and float(dropout_rate) == 0.0
+    if (
+        train
+        and key is None
+        and not (_checks.is_concrete(dropout_rate) and float(dropout_rate) == 0.0)
     ):
         raise ValueError("mlp_apply with train=True and dropout needs a PRNG `key`.")
     n_hidden = len(params) - 1
@@ -288,8 +290,13 @@ def batch_norm(
 ) -> tuple[jax.Array, BatchNormState]:
     """Ordinary batch norm (Ioffe & Szegedy 2015): :func:`ghost_batch_norm` with one ghost."""
     return ghost_batch_norm(
-        x, ghost_size=x.shape[0], params=params, state=state, train=train,
-        momentum=momentum, eps=eps,
+        x,
+        ghost_size=x.shape[0],
+        params=params,
+        state=state,
+        train=train,
+        momentum=momentum,
+        eps=eps,
     )
 
 

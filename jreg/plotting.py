@@ -24,8 +24,15 @@ def boundary(ax, xx, yy, p1, x, y, *, flipped=None, title=None):
     ax.contour(xx, yy, p1, levels=[0.5], colors="k", linewidths=1.0)
     ax.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", s=8, edgecolors="k", linewidths=0.3)
     if flipped is not None and np.any(flipped):
-        ax.scatter(x[flipped, 0], x[flipped, 1], s=40, facecolors="none", edgecolors="gold",
-                   linewidths=1.0, label="flipped label")
+        ax.scatter(
+            x[flipped, 0],
+            x[flipped, 1],
+            s=40,
+            facecolors="none",
+            edgecolors="gold",
+            linewidths=1.0,
+            label="flipped label",
+        )
     if title:
         ax.set_title(title, fontsize=9)
     ax.set_xticks([])
@@ -35,5 +42,6 @@ def boundary(ax, xx, yy, p1, x, y, *, flipped=None, title=None):
 
 def figure(nrows=1, ncols=1, *, size=(4.0, 3.2), **kw):
     """``plt.subplots`` with a per-panel size."""
-    return plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
-                        **kw)
+    return plt.subplots(
+        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **kw
+    )

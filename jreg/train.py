@@ -146,8 +146,12 @@ def mlp_classifier(
         if augment is not None:
             x = augment(k_aug, x, hp)
         logits = models.mlp_apply(
-            params, x, activation=activation, dropout_rate=get(hp, "dropout_rate"),
-            key=k_drop, train=True,
+            params,
+            x,
+            activation=activation,
+            dropout_rate=get(hp, "dropout_rate"),
+            key=k_drop,
+            train=True,
         )
         obj = losses.cross_entropy(logits, y, label_smoothing=get(hp, "label_smoothing"))
         wd, l1 = get(hp, "weight_decay"), get(hp, "l1")
@@ -288,8 +292,15 @@ def _make_segment(problem: Problem, plan: _Plan):
             if problem.track is not None:
                 hist["track"] = problem.track(state.params, carry.init_params, hp)
             new = _Carry(
-                state, carry.init_params, best_params, best_loss, best_epoch, wait, stopped,
-                stop_epoch, nan_step,
+                state,
+                carry.init_params,
+                best_params,
+                best_loss,
+                best_epoch,
+                wait,
+                stopped,
+                stop_epoch,
+                nan_step,
             )
             return new, hist
 
@@ -331,10 +342,14 @@ def _plan(data, num_epochs, batch_size, eval_every, patience, progress, segments
         segments = 20 if progress else 1
     # The smallest periods-per-segment that divides evenly and gives <= `segments` calls,
     # so every host call runs the same compiled program.
-    pps = next(d for d in range(1, num_periods + 1) if num_periods % d == 0
-               and num_periods // d <= max(1, segments))
-    return _Plan(num_epochs, batch_size, eval_every, patience, n // batch_size, pps,
-                 num_periods // pps)
+    pps = next(
+        d
+        for d in range(1, num_periods + 1)
+        if num_periods % d == 0 and num_periods // d <= max(1, segments)
+    )
+    return _Plan(
+        num_epochs, batch_size, eval_every, patience, n // batch_size, pps, num_periods // pps
+    )
 
 
 def _check_data(data, num_classes_hint=None):
@@ -380,8 +395,9 @@ def _compiled(problem: Problem, plan: _Plan, batched: str):
         init = jax.vmap(init)
     elif batched == "map":
         seg1, init1 = segment, init
-        segment = lambda c, h, k, d, p: jax.lax.map(lambda a: seg1(a[0], a[1], a[2], d, p),
-                                                    (c, h, k))
+        segment = lambda c, h, k, d, p: jax.lax.map(
+            lambda a: seg1(a[0], a[1], a[2], d, p), (c, h, k)
+        )
         init = lambda h, k: jax.lax.map(lambda a: init1(*a), (h, k))
     return jax.jit(segment), jax.jit(init)
 
@@ -460,10 +476,20 @@ def fit(
     data = _check_data(data)
     hp = _check_hparams(dict(hparams or {}), leading=None)
     plan = _plan(data, num_epochs, batch_size, eval_every, patience, progress, segments)
-    carry, history = _run(problem, data, hp, key, plan, batched="none", progress=progress,
-                          desc="fit", hp_names=hp.keys())
-    return FitResult(carry.state.params, carry.best_params, history, carry.best_epoch,
-                     carry.stop_epoch)
+    carry, history = _run(
+        problem,
+        data,
+        hp,
+        key,
+        plan,
+        batched="none",
+        progress=progress,
+        desc="fit",
+        hp_names=hp.keys(),
+    )
+    return FitResult(
+        carry.state.params, carry.best_params, history, carry.best_epoch, carry.stop_epoch
+    )
 
 
 def grid(**axes) -> dict[str, jax.Array]:
@@ -533,11 +559,21 @@ def sweep(
     if sharding is not None:
         flat_hp = jax.device_put(flat_hp, sharding)
         keys = jax.device_put(keys, sharding)
-    carry, history = _run(problem, data, flat_hp, keys, plan, batched=strategy,
-                          progress=progress, desc=f"sweep {h}x{s}", hp_names=hp.keys())
+    carry, history = _run(
+        problem,
+        data,
+        flat_hp,
+        keys,
+        plan,
+        batched=strategy,
+        progress=progress,
+        desc=f"sweep {h}x{s}",
+        hp_names=hp.keys(),
+    )
     unflat = lambda x: x.reshape((h, s) + x.shape[1:])
-    res = FitResult(carry.state.params, carry.best_params, history, carry.best_epoch,
-                    carry.stop_epoch)
+    res = FitResult(
+        carry.state.params, carry.best_params, history, carry.best_epoch, carry.stop_epoch
+    )
     return jax.tree_util.tree_map(unflat, res)
 
 
@@ -556,4 +592,3 @@ def mean_std(x, axis: int = 1):
     """Mean and standard deviation over the seed axis (default 1 for ``(H, S, ...)``)."""
     x = np.asarray(x)
     return x.mean(axis=axis), x.std(axis=axis)
-

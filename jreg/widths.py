@@ -189,8 +189,10 @@ def padded_mlp_problem(
     def evaluate(params, data, hp):
         x_tr, y_tr, x_te, y_te = data
         out = {}
-        for name, x, y in (("train", x_tr, unpack_labels(y_tr, hp["noisy"], k)),
-                           ("test", x_te, y_te % k)):
+        for name, x, y in (
+            ("train", x_tr, unpack_labels(y_tr, hp["noisy"], k)),
+            ("test", x_te, y_te % k),
+        ):
             logits = logits_fn(params, x, hp)
             out[f"{name}_loss"] = losses.cross_entropy(logits, y)
             out[f"{name}_error"] = 1.0 - jnp.mean(jnp.argmax(logits, -1) == y)
@@ -244,13 +246,26 @@ def width_sweep(
     noise_levels = np.asarray(noise_levels, np.float32)
     per_width: dict[int, dict] = {}
     for bucket in buckets:
-        problem = padded_mlp_problem(in_dim=in_dim, num_classes=k, max_width=max(bucket),
-                                     optimizer=optimizer, num_hidden=num_hidden,
-                                     activation=activation)
+        problem = padded_mlp_problem(
+            in_dim=in_dim,
+            num_classes=k,
+            max_width=max(bucket),
+            optimizer=optimizer,
+            num_hidden=num_hidden,
+            activation=activation,
+        )
         hp = train.grid(noisy=noise_levels, width=np.asarray(bucket, np.float32))
-        res = train.sweep(problem, data, seeds=seeds, hparams=hp, num_epochs=num_epochs,
-                          batch_size=batch_size, eval_every=eval_every, progress=progress,
-                          strategy=strategy)
+        res = train.sweep(
+            problem,
+            data,
+            seeds=seeds,
+            hparams=hp,
+            num_epochs=num_epochs,
+            batch_size=batch_size,
+            eval_every=eval_every,
+            progress=progress,
+            strategy=strategy,
+        )
         hist = jax.tree.map(np.asarray, res.history)
         for j, w in enumerate(bucket):
             rows = [i * len(bucket) + j for i in range(len(noise_levels))]

@@ -101,7 +101,9 @@ def test_unit_masks_make_a_padded_mlp_equal_the_small_one(key):
 
     np.testing.assert_allclose(
         models.mlp_apply(big, x, activation="relu", unit_masks=masks),
-        models.mlp_apply(small, x, activation="relu"), rtol=1e-5, atol=1e-6,
+        models.mlp_apply(small, x, activation="relu"),
+        rtol=1e-5,
+        atol=1e-6,
     )
     g_small = jax.grad(loss)(small, None)
     g_big = jax.grad(loss)(big, masks)
@@ -123,8 +125,7 @@ def test_batch_norm_equals_flax(key):
     variables = bn.init(jax.random.key(1), x, use_running_average=False)
     scale = jnp.linspace(0.5, 2.0, 5)
     bias = jnp.linspace(-1.0, 1.0, 5)
-    variables = {"params": {"scale": scale, "bias": bias},
-                 "batch_stats": variables["batch_stats"]}
+    variables = {"params": {"scale": scale, "bias": bias}, "batch_stats": variables["batch_stats"]}
     ref, upd = bn.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
     params = {"scale": scale, "bias": bias}
     y, state = models.batch_norm(x, params=params, momentum=0.9)
@@ -133,8 +134,9 @@ def test_batch_norm_equals_flax(key):
     np.testing.assert_allclose(state.var, upd["batch_stats"]["var"], rtol=1e-5)
     # Eval mode uses the running statistics.
     y_eval, same = models.batch_norm(x, params=params, state=state, train=False)
-    ref_eval = bn.apply({"params": params, "batch_stats": upd["batch_stats"]}, x,
-                        use_running_average=True)
+    ref_eval = bn.apply(
+        {"params": params, "batch_stats": upd["batch_stats"]}, x, use_running_average=True
+    )
     np.testing.assert_allclose(y_eval, ref_eval, rtol=1e-5, atol=1e-5)
     assert same is state
 
@@ -143,8 +145,8 @@ def test_ghost_batch_norm_normalises_each_ghost(key):
     x = jax.random.normal(key, (12, 3)) * jnp.arange(1.0, 13.0)[:, None]
     y, state = models.ghost_batch_norm(x, ghost_size=4, momentum=0.5)
     for g in range(3):
-        part, _ = models.batch_norm(x[4 * g: 4 * g + 4])
-        np.testing.assert_allclose(y[4 * g: 4 * g + 4], part, rtol=1e-5, atol=1e-5)
+        part, _ = models.batch_norm(x[4 * g : 4 * g + 4])
+        np.testing.assert_allclose(y[4 * g : 4 * g + 4], part, rtol=1e-5, atol=1e-5)
     ghosts = np.asarray(x).reshape(3, 4, 3)
     np.testing.assert_allclose(state.mean, 0.5 * ghosts.mean(1).mean(0), rtol=1e-5)
     np.testing.assert_allclose(state.var, 0.5 + 0.5 * ghosts.var(1).mean(0), rtol=1e-5)

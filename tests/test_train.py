@@ -45,15 +45,17 @@ def test_fit_equals_a_python_loop_of_train_steps(data):
     for epoch in range(3):
         perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), 96)
         for i in range(3):
-            idx = perm[32 * i: 32 * (i + 1)]
-            state, m = step(state, (data[0][idx], data[1][idx]),
-                            jax.random.fold_in(step_key, state.step))
+            idx = perm[32 * i : 32 * (i + 1)]
+            state, m = step(
+                state, (data[0][idx], data[1][idx]), jax.random.fold_in(step_key, state.step)
+            )
     for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(state.params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert res.history["step"].tolist() == [3, 6, 9]
     logits = problem.predict(state.params, data[2], {})
-    np.testing.assert_allclose(res.history["test_loss"][-1], losses.cross_entropy(logits, data[3]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        res.history["test_loss"][-1], losses.cross_entropy(logits, data[3]), rtol=1e-5
+    )
 
 
 def test_sweep_equals_separate_fits(data):
@@ -61,29 +63,49 @@ def test_sweep_equals_separate_fits(data):
     problem = _problem()
     wds = np.array([0.0, 0.01, 0.05, 0.1], np.float32)
     seeds = np.array([0, 5, 7])
-    res = train.sweep(problem, data, seeds=seeds, hparams={"weight_decay": wds},
-                      num_epochs=4, batch_size=16, eval_every=2, progress=False)
+    res = train.sweep(
+        problem,
+        data,
+        seeds=seeds,
+        hparams={"weight_decay": wds},
+        num_epochs=4,
+        batch_size=16,
+        eval_every=2,
+        progress=False,
+    )
     assert res.history["test_loss"].shape == (4, 3, 2)
     for h, wd in enumerate(wds):
         for s, seed in enumerate(seeds):
-            one = train.fit(problem, data, key=jax.random.key(int(seed)), num_epochs=4,
-                            batch_size=16, eval_every=2, hparams={"weight_decay": wd})
-            for a, b in zip(jax.tree.leaves(one.params),
-                            jax.tree.leaves(jax.tree.map(lambda x: x[h, s], res.params)),
-                            strict=True):
+            one = train.fit(
+                problem,
+                data,
+                key=jax.random.key(int(seed)),
+                num_epochs=4,
+                batch_size=16,
+                eval_every=2,
+                hparams={"weight_decay": wd},
+            )
+            for a, b in zip(
+                jax.tree.leaves(one.params),
+                jax.tree.leaves(jax.tree.map(lambda x: x[h, s], res.params)),
+                strict=True,
+            ):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(one.history["test_loss"], res.history["test_loss"][h, s],
-                                       rtol=1e-5)
+            np.testing.assert_allclose(
+                one.history["test_loss"], res.history["test_loss"][h, s], rtol=1e-5
+            )
     # Stronger decay gives smaller weights (seed-averaged).
-    norms = [float(np.mean(np.sum(np.square(res.params[0]["w"][h]), axis=(1, 2))))
-             for h in range(4)]
+    norms = [
+        float(np.mean(np.sum(np.square(res.params[0]["w"][h]), axis=(1, 2)))) for h in range(4)
+    ]
     assert norms == sorted(norms, reverse=True)
 
 
 def test_sweep_strategies_and_segments_agree(data):
     problem = _problem()
-    kw = dict(seeds=2, hparams={"lr": np.array([0.05, 0.2])}, num_epochs=4, batch_size=32,
-              progress=False)
+    kw = dict(
+        seeds=2, hparams={"lr": np.array([0.05, 0.2])}, num_epochs=4, batch_size=32, progress=False
+    )
     a = train.sweep(problem, data, **kw)
     b = train.sweep(problem, data, strategy="map", segments=4, **kw)
     np.testing.assert_allclose(a.history["test_loss"], b.history["test_loss"], rtol=1e-5)
@@ -91,8 +113,9 @@ def test_sweep_strategies_and_segments_agree(data):
 
 
 def test_fit_learns(data):
-    res = train.fit(_problem(), data, key=jax.random.key(0), num_epochs=20, batch_size=16,
-                    eval_every=5)
+    res = train.fit(
+        _problem(), data, key=jax.random.key(0), num_epochs=20, batch_size=16, eval_every=5
+    )
     assert float(res.history["test_accuracy"][-1]) > 0.9
     assert float(res.history["train_loss"][-1]) < float(res.history["train_loss"][0])
 
@@ -111,8 +134,9 @@ def test_early_stopping_keeps_best_params(data):
     assert int(res.stop_epoch) == best + 1 + 5
     assert int(res.stop_epoch) < 100
     logits = problem.predict(res.best_params, xt, {})
-    np.testing.assert_allclose(losses.cross_entropy(logits, yt), full.history["test_loss"][best],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.cross_entropy(logits, yt), full.history["test_loss"][best], rtol=1e-5
+    )
 
 
 def test_nan_stops_with_the_step(data):
@@ -127,8 +151,15 @@ def test_nan_stops_with_the_step(data):
     with pytest.raises(FloatingPointError, match="at step 1;"):
         train.fit(problem, data, key=jax.random.key(0), num_epochs=5, batch_size=32)
     with pytest.raises(FloatingPointError, match=r"at step 1 in sweep config 1 \(hparams"):
-        train.sweep(problem, data, seeds=[3], hparams={"lr": np.array([0.01, 2.0])},
-                    num_epochs=5, batch_size=32, progress=False)
+        train.sweep(
+            problem,
+            data,
+            seeds=[3],
+            hparams={"lr": np.array([0.01, 2.0])},
+            num_epochs=5,
+            batch_size=32,
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(
@@ -148,18 +179,34 @@ def test_bad_data(data, change, match):
 
 def test_bad_hparams(data):
     with pytest.raises(ValueError, match="weight_decay"):
-        train.fit(_problem(), data, key=jax.random.key(0), num_epochs=1, batch_size=8,
-                  hparams={"weight_decay": -1.0})
+        train.fit(
+            _problem(),
+            data,
+            key=jax.random.key(0),
+            num_epochs=1,
+            batch_size=8,
+            hparams={"weight_decay": -1.0},
+        )
     with pytest.raises(ValueError, match="dropout_rate"):
-        train.sweep(_problem(), data, seeds=1, hparams={"dropout_rate": np.array([0.1, 1.0])},
-                    num_epochs=1, batch_size=8)
+        train.sweep(
+            _problem(),
+            data,
+            seeds=1,
+            hparams={"dropout_rate": np.array([0.1, 1.0])},
+            num_epochs=1,
+            batch_size=8,
+        )
     with pytest.raises(ValueError, match="same shape"):
-        train.sweep(_problem(), data, seeds=1,
-                    hparams={"weight_decay": np.zeros(2), "l1": np.zeros(3)},
-                    num_epochs=1, batch_size=8)
+        train.sweep(
+            _problem(),
+            data,
+            seeds=1,
+            hparams={"weight_decay": np.zeros(2), "l1": np.zeros(3)},
+            num_epochs=1,
+            batch_size=8,
+        )
     with pytest.raises(ValueError, match="multiple"):
-        train.fit(_problem(), data, key=jax.random.key(0), num_epochs=3, batch_size=8,
-                  eval_every=2)
+        train.fit(_problem(), data, key=jax.random.key(0), num_epochs=3, batch_size=8, eval_every=2)
     with pytest.raises(ValueError, match="activation"):
         train.mlp_classifier((3, 3), optimizer=optax.sgd, activation="swish!")
 
