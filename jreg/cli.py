@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -16,6 +17,27 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def use_all_cpu_cores(environ=os.environ) -> int:
+    """Expose one XLA host device per CPU core, so sweeps shard over all of them.
+
+    XLA:CPU runs one program mostly on one thread; ``train.sweep(sharding="auto")``
+    splits its configs over every device, and with one host device per core the whole
+    machine works (about 1.3-2x faster on 2 cores, measured on ``double_descent``). Only
+    affects the CPU platform; a user's own ``--xla_force_host_platform_device_count``
+    wins. Must run before JAX initialises its backends.
+
+    Returns:
+      The number of host devices requested (or already set).
+    """
+    flags = environ.get("XLA_FLAGS", "")
+    key = "--xla_force_host_platform_device_count"
+    if key in flags:
+        return int(flags.split(key + "=")[1].split()[0])
+    n = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    environ["XLA_FLAGS"] = f"{flags} {key}={n}".strip()
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jreg`` console script."""
     parser = argparse.ArgumentParser(prog="jreg", description=__doc__)
@@ -24,17 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name")
     _common(run)
-    rep = sub.add_parser("reproduce", help="run every experiment")
-    rep.add_argument("--only", nargs="*", default=None, help="subset of experiments")
+    rep = sub.add_parser(
+        "reproduce", help="run the five classic experiments (--all: every experiment)"
+    )
+    group = rep.add_mutually_exclusive_group()
+    group.add_argument("--all", action="store_true", help="also the implicit-regularization ones")
+    group.add_argument("--only", nargs="*", default=None, help="subset of experiments")
     _common(rep)
     args = parser.parse_args(argv)
 
     if args.cmd == "list":
         for name in experiments.available():
-            print(f"{name:26s} {experiments.get(name).DESCRIPTION}")
+            tag = "" if name in experiments.CLASSIC else "  [--all]"
+            print(f"{name:26s} {experiments.get(name).DESCRIPTION}{tag}")
         return 0
-
-    from jreg.experiments.runner import run_experiment  # heavy imports only when running
 
     if args.cmd == "run":
         try:
@@ -42,12 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             parser.error(str(e))
     else:
-        names = list(args.only) if args.only else list(experiments.available())
+        if args.only:
+            names = list(args.only)
+        elif args.all:
+            names = list(experiments.available())
+        else:
+            names = [n for n in experiments.CLASSIC if n in experiments.available()]
         for n in names:
             if n not in experiments.available():
                 parser.error(
                     f"unknown experiment {n!r}; available: {', '.join(experiments.available())}"
                 )
+    use_all_cpu_cores()
+    from jreg.experiments.runner import run_experiment  # heavy imports only when running
+
     total = time.perf_counter()
     for name in names:
         rec = run_experiment(

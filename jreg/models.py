@@ -157,7 +157,10 @@ def mlp_apply(
     n_hidden = len(params) - 1
     if unit_masks is not None and len(unit_masks) != n_hidden:
         raise ValueError(f"unit_masks needs {n_hidden} masks (one per hidden layer).")
-    keys = jax.random.split(key, max(n_hidden, 1)) if (train and key is not None) else None
+    no_dropout = _checks.is_concrete(dropout_rate) and float(dropout_rate) == 0.0
+    # A concrete rate of 0 skips the mask entirely (no RNG work in the compiled step).
+    use_dropout = train and key is not None and not no_dropout
+    keys = jax.random.split(key, max(n_hidden, 1)) if use_dropout else None
     h = x
     for i, layer in enumerate(params[:-1]):
         h = act(h @ layer["w"] + layer["b"])
@@ -186,6 +189,9 @@ def mc_dropout_predict(
       num_samples: ensemble size S.
       dropout_rate: rate used in every pass.
       activation: hidden non-linearity.
+
+    Each pass draws an independent Bernoulli mask per example and hidden unit (as in
+    training), so one pass is not one fixed sub-network across the batch.
 
     Returns:
       ``(probs, mean_probs)`` of shapes ``(S, N, K)`` and ``(N, K)``

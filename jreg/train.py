@@ -515,7 +515,7 @@ def sweep(
     progress: bool = True,
     segments: int | None = None,
     strategy: str = "vmap",
-    sharding: jax.sharding.Sharding | None = None,
+    sharding: jax.sharding.Sharding | str | None = "auto",
 ) -> FitResult:
     """Train every (hyperparameter, seed) pair as one ``vmap``-ed, jit-compiled program.
 
@@ -529,9 +529,13 @@ def sweep(
       progress: tqdm bar over epochs (on by default for sweeps).
       strategy: ``"vmap"`` (batched program), ``"map"`` (``lax.map``: one compiled
         program, models run one after another) — same numbers, for benchmarking.
-      sharding: optional ``jax.sharding.Sharding`` for the flattened (H*S,) config
-        axis, e.g. ``NamedSharding(Mesh(devices, ("cfg",)), P("cfg"))`` — see
-        :func:`config_sharding`. H*S must be divisible by the number of devices.
+      sharding: how the flattened (H*S,) config axis is laid out on devices.
+        ``"auto"`` (default): with one device, nothing; with D > 1 devices, split the
+        configs over ``min(D, H*S)`` of them (:func:`config_sharding`), padding the
+        config axis with copies of the last config to a multiple of that count (the
+        copies are dropped from the result). ``None``: no sharding. Or an explicit
+        ``jax.sharding.Sharding``, e.g. ``NamedSharding(Mesh(devices, ("cfg",)),
+        P("cfg"))``, padded the same way.
 
     Returns:
       :class:`FitResult` whose every leaf has leading axes ``(H, S)``; entry ``[h, s]``
@@ -556,7 +560,18 @@ def sweep(
     # Flatten (H, S) -> C configs: hparams repeat over seeds, keys tile over hparams.
     flat_hp = {k: jnp.repeat(v, s) for k, v in hp.items()}
     keys = jax.vmap(jax.random.key)(jnp.asarray(np.tile(seeds, h), jnp.uint32))
+    num_configs = h * s
+    if isinstance(sharding, str):
+        _checks.check_choice("sharding", sharding, ("auto",))
+        n_dev = min(jax.device_count(), num_configs)
+        sharding = config_sharding(jax.devices()[:n_dev]) if n_dev > 1 else None
     if sharding is not None:
+        n_dev = len(sharding.device_set)
+        pad = -num_configs % n_dev
+        if pad:  # copies of the last config, dropped again below
+            take = jnp.concatenate([jnp.arange(num_configs), jnp.full(pad, num_configs - 1)])
+            flat_hp = {k: v[take] for k, v in flat_hp.items()}
+            keys = keys[take]
         flat_hp = jax.device_put(flat_hp, sharding)
         keys = jax.device_put(keys, sharding)
     carry, history = _run(
@@ -570,7 +585,7 @@ def sweep(
         desc=f"sweep {h}x{s}",
         hp_names=hp.keys(),
     )
-    unflat = lambda x: x.reshape((h, s) + x.shape[1:])
+    unflat = lambda x: x[:num_configs].reshape((h, s) + x.shape[1:])
     res = FitResult(
         carry.state.params, carry.best_params, history, carry.best_epoch, carry.stop_epoch
     )

@@ -18,12 +18,24 @@ SCRIPT = textwrap.dedent("""
               batch_size=16, progress=False)
     sharding = train.config_sharding()
     sharded = train.sweep(problem, data, sharding=sharding, **kw)
-    single = train.sweep(problem, data, **kw)
+    single = train.sweep(problem, data, sharding=None, **kw)
     leaf = sharded.params[0]["w"]
     print("devices used:", len(leaf.sharding.device_set))
     assert len(leaf.sharding.device_set) == 8
-    for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(single)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    def same(a, b):
+        assert jax.tree.structure(a) == jax.tree.structure(b)
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            assert u.shape == v.shape, (u.shape, v.shape)
+            np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-5, atol=1e-6)
+    same(sharded, single)
+    # sharding="auto" (the default): 5 x 2 = 10 configs are padded to 16 over 8 devices,
+    # 3 x 1 = 3 configs use 3 devices; padding copies are dropped from the result.
+    for lrs, seeds, used in (([0.05, 0.1, 0.2, 0.3, 0.4], [0, 1], 8), ([0.05, 0.1, 0.2], [0], 3)):
+        kw.update(hparams={"lr": np.array(lrs)}, seeds=seeds)
+        auto = train.sweep(problem, data, **kw)
+        assert len(auto.params[0]["w"].sharding.device_set) == used
+        assert auto.history["test_loss"].shape[:2] == (len(lrs), len(seeds))
+        same(auto, train.sweep(problem, data, sharding=None, **kw))
     print("OK")
 """)
 

@@ -22,6 +22,11 @@ NAMES = (
     "spectral_norm",
 )
 
+#: The five classic results (issue 3): what ``jreg reproduce`` runs by default.
+CLASSIC = NAMES[:5]
+#: Implicit regularization and pitfalls (issue 4): added by ``jreg reproduce --all``.
+IMPLICIT = NAMES[5:]
+
 
 def available() -> tuple[str, ...]:
     """Names of the experiments that ``jreg run`` accepts."""

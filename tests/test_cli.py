@@ -1,0 +1,45 @@
+import pytest
+
+from jreg import cli, experiments
+
+
+def test_list_prints_every_experiment_once(capsys):
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(experiments.available())
+    # Only the issue-4 experiments carry the --all tag.
+    tagged = {line.split()[0] for line in lines if line.endswith("[--all]")}
+    assert tagged == set(experiments.IMPLICIT)
+
+
+def test_groups_partition_the_registry():
+    assert len(experiments.CLASSIC) == 5
+    assert set(experiments.CLASSIC) | set(experiments.IMPLICIT) == set(experiments.NAMES)
+    assert not set(experiments.CLASSIC) & set(experiments.IMPLICIT)
+
+
+@pytest.mark.parametrize("argv", [["run", "dropuot"], ["reproduce", "--only", "dropout", "nope"]])
+def test_unknown_names_exit_with_the_list(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert "available: augmentation" in capsys.readouterr().err
+
+
+def test_all_and_only_are_exclusive(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--all", "--only", "dropout"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_use_all_cpu_cores_sets_the_host_device_count_once():
+    env = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}
+    n = cli.use_all_cpu_cores(env)
+    assert n >= 1
+    assert env["XLA_FLAGS"] == (
+        f"--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count={n}"
+    )
+    # A user's own count wins and is left untouched.
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+    assert cli.use_all_cpu_cores(env) == 3
+    assert env == {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
