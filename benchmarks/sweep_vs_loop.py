@@ -15,6 +15,10 @@ import os
 import platform
 import time
 
+from jreg.cli import use_all_cpu_cores
+
+use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
+
 import jax
 import numpy as np
 import optax

@@ -195,7 +195,8 @@ def padded_mlp_problem(
         ):
             logits = logits_fn(params, x, hp)
             out[f"{name}_loss"] = losses.cross_entropy(logits, y)
-            out[f"{name}_error"] = 1.0 - jnp.mean(jnp.argmax(logits, -1) == y)
+            # mean of mistakes (not 1 - accuracy): exactly 0 when every example is right
+            out[f"{name}_error"] = jnp.mean(jnp.argmax(logits, -1) != y)
         return out
 
     return train.Problem(init_fn, loss_fn, logits_fn, optimizer, evaluate=evaluate)

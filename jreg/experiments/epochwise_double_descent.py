@@ -17,8 +17,8 @@ def get_config(quick: bool = False) -> dict:
     cfg = double_descent.get_config(quick)
     cfg.update(
         {
-            "run_widths": (16, 47, 128) if quick else (36, 62, 104, 177, 300),
-            "eval_every": 5 if quick else 5,
+            "run_widths": (11, 29, 128) if quick else (36, 62, 104, 177, 300),
+            "eval_every": 5,
         }
     )
     return cfg
