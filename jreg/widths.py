@@ -55,17 +55,23 @@ def bucket_widths(
     cost: Callable[[int], float],
     overhead: float = 0.0,
     max_buckets: int | None = None,
+    configs_per_width: int = 1,
+    num_devices: int = 1,
 ) -> list[list[int]]:
     """Group sorted widths into contiguous buckets minimising the padded work.
 
-    Dynamic programming over split points: a bucket of widths ``w_i..w_j`` costs
-    ``(j - i + 1) * cost(w_j) + overhead`` (every member padded to the largest).
+    Dynamic programming over split points: a bucket of widths ``w_i..w_j`` holds
+    ``C = (j - i + 1) * configs_per_width`` models, all padded to ``w_j``, run in parallel
+    over ``num_devices`` devices, so it costs ``ceil(C / num_devices) * cost(w_j) +
+    overhead`` (with one device: ``C * cost(w_j) + overhead``).
 
     Args:
       widths: positive ints.
       cost: work of one model padded to a width (e.g. its FLOPs per step).
       overhead: fixed cost of one more bucket (compilation, per-step dispatch).
       max_buckets: optional cap on the number of buckets.
+      configs_per_width: models trained per width (seeds x noise levels).
+      num_devices: devices the sweep shards each bucket over.
 
     Returns:
       Buckets (lists of widths, ascending).
@@ -82,7 +88,8 @@ def bucket_widths(
     for k in range(1, kmax + 1):
         for j in range(1, n + 1):
             for i in range(k - 1, j):
-                c = best[k - 1][i] + (j - i) * cost(w[j - 1]) + overhead
+                rounds = -(-(j - i) * configs_per_width // num_devices)  # ceil
+                c = best[k - 1][i] + rounds * cost(w[j - 1]) + overhead
                 if c < best[k][j]:
                     best[k][j], arg[k][j] = c, i
     k = min(range(1, kmax + 1), key=lambda k: best[k][n])
@@ -162,7 +169,8 @@ def padded_mlp_problem(
     k = num_classes
 
     def masks(hp):
-        m = (jnp.arange(max_width) < hp["width"]).astype(jnp.float32)
+        width = jnp.asarray(hp["width"]).astype(jnp.int32)  # float or int hparam
+        m = (jnp.arange(max_width) < width).astype(jnp.float32)
         return [m] * num_hidden
 
     def init_fn(key, hp):
@@ -243,8 +251,16 @@ def width_sweep(
     # Per-step work of one padded model (forward + backward ~ 3x forward FLOPs); the
     # overhead of a bucket is set to that of a width-64 model's run (compile + dispatch).
     cost = lambda w: 3 * b * (in_dim * w + (num_hidden - 1) * w * w + w * k)
-    buckets = bucket_widths(widths, cost=cost, overhead=cost(64) * 4, max_buckets=num_buckets)
     noise_levels = np.asarray(noise_levels, np.float32)
+    num_seeds = seeds if isinstance(seeds, int) else len(seeds)
+    buckets = bucket_widths(
+        widths,
+        cost=cost,
+        overhead=cost(64) * 4,
+        max_buckets=num_buckets,
+        configs_per_width=len(noise_levels) * num_seeds,
+        num_devices=jax.device_count(),
+    )
     per_width: dict[int, dict] = {}
     for bucket in buckets:
         problem = padded_mlp_problem(

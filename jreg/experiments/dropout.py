@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jreg import analysis, data, metrics, models, plotting, schedules, train
-from jreg.experiments.runner import Outcome
+from jreg.experiments.runner import Outcome, mean_std
 
 DESCRIPTION = (
     "Two moons (300 pts, noise 0.3, overlapping), MLP 2-96-96-2, Adam: dropout p=0 vs 0.4; "
@@ -45,11 +45,6 @@ def get_config(quick: bool = False) -> dict:
         "mc_shown": 3,  # single passes drawn in the figure
         "grid_resolution": 80 if quick else 100,
     }
-
-
-def _ms(x) -> str:
-    x = np.asarray(x)
-    return f"{x.mean():.4f} ± {x.std():.4f}"
 
 
 def run(config: dict, *, progress: bool = True) -> Outcome:
@@ -253,20 +248,22 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "test_mean_abs_logit_gap": {n: logit_gap[i] for i, n in enumerate(NAMES)},
         "test_ece": {n: ece[i] for i, n in enumerate(NAMES)},
     }
-    headline = {f"test acc, {k}": _ms(v) for k, v in test_acc.items()}
+    headline = {f"test acc, {k}": mean_std(v) for k, v in test_acc.items()}
     headline |= {
-        "class agreement with OFF, MC average": _ms(agree_avg),
-        "class agreement with OFF, single pass": _ms(agree_single.mean(axis=1)),
-        "grid mean |p − p_OFF|, MC average": _ms(gap_avg),
-        "grid mean |p − p_OFF|, single pass": _ms(gap_single.mean(axis=1)),
-        "final train objective (minibatch, as trained), no dropout": _ms(
+        "class agreement with OFF, MC average": mean_std(agree_avg),
+        "class agreement with OFF, single pass": mean_std(agree_single.mean(axis=1)),
+        "grid mean |p − p_OFF|, MC average": mean_std(gap_avg),
+        "grid mean |p − p_OFF|, single pass": mean_std(gap_single.mean(axis=1)),
+        "final train objective (minibatch, as trained), no dropout": mean_std(
             final("train_objective")[0]
         ),
-        "final train objective (minibatch, as trained), dropout": _ms(final("train_objective")[1]),
-        "final train loss (clean), no dropout": _ms(final("train_loss")[0]),
-        "final train loss (clean), dropout": _ms(final("train_loss")[1]),
-        "final test loss, no dropout": _ms(final("test_loss")[0]),
-        "final test loss, dropout": _ms(final("test_loss")[1]),
+        "final train objective (minibatch, as trained), dropout": mean_std(
+            final("train_objective")[1]
+        ),
+        "final train loss (clean), no dropout": mean_std(final("train_loss")[0]),
+        "final train loss (clean), dropout": mean_std(final("train_loss")[1]),
+        "final test loss, no dropout": mean_std(final("test_loss")[0]),
+        "final test loss, dropout": mean_std(final("test_loss")[1]),
     }
     notes = [
         f"Data: two_moons(noise={config['noise']}) with key {config['seed']}: "

@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from jreg import analysis, data, plotting, schedules, train
-from jreg.experiments.runner import Outcome
+from jreg.experiments.runner import Outcome, mean_std
 
 DESCRIPTION = (
     "Fashion-MNIST (else MNIST) 1k, MLP 784-128-128-10, SGD: test-loss minimum, early "
@@ -70,10 +70,6 @@ def _load(config: dict, key: jax.Array):
             f"{n_val} validation (early stopping only), {n_te} test, disjoint."
         )
     return (x[:n_tr], y[:n_tr]), (x[n_tr:], y[n_tr:]), (x_te, y_te), name, note
-
-
-def _pm(x, fmt: str = ".4f") -> str:
-    return f"{np.mean(x):{fmt}} ± {np.std(x):{fmt}}"
 
 
 def run(config: dict, *, progress: bool = True) -> Outcome:
@@ -236,19 +232,19 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     }
     headline = {
         "dataset": ds_name,
-        "step of min test loss": _pm(min_step, ".0f"),
-        "test loss at min": _pm(min_loss),
-        "test loss at end": _pm(test_loss[:, -1]),
+        "step of min test loss": mean_std(min_step, ".0f"),
+        "test loss at min": mean_std(min_loss),
+        "test loss at end": mean_std(test_loss[:, -1]),
         **{
             f"E≤{kk} at step {s}": f"{e_at[f'E<={kk}'][:, j].mean():.3f}"
             for j, s in enumerate(marked)
             for kk in ks
         },
-        "early stopping: stop step": _pm(stop_step, ".0f"),
-        "early stopping: best step": _pm(best_step, ".0f"),
-        "test acc, early stopped": _pm(es_acc),
-        "test acc, trained to end": _pm(end_acc),
-        "test loss, early stopped": _pm(es_loss),
+        "early stopping: stop step": mean_std(stop_step, ".0f"),
+        "early stopping: best step": mean_std(best_step, ".0f"),
+        "test acc, early stopped": mean_std(es_acc),
+        "test acc, trained to end": mean_std(end_acc),
+        "test loss, early stopped": mean_std(es_loss),
     }
     notes = [
         ds_note,

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jreg import data, metrics, plotting, schedules, train
-from jreg.experiments.runner import Outcome
+from jreg.experiments.runner import Outcome, mean_std
 
 DESCRIPTION = "MNIST 1k, MLP 784-128-10, SGD: calibration (ECE, reliability) vs label smoothing ε."
 
@@ -62,10 +62,6 @@ def _calibration(probs: np.ndarray, labels: np.ndarray, config: dict) -> dict:
 def _ecdf(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Empirical CDF ``P(X <= g)`` of ``samples`` at each point of ``grid``."""
     return np.searchsorted(np.sort(samples), grid, side="right") / max(samples.size, 1)
-
-
-def _pm(x: np.ndarray, fmt: str = ".4f") -> str:
-    return f"{np.mean(x):{fmt}} ± {np.std(x):{fmt}}"
 
 
 def run(config: dict, *, progress: bool = True) -> Outcome:
@@ -203,14 +199,14 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         },
     }
     headline = {
-        **{f"ECE, ε={e:g}": _pm(ece[h]) for h, e in enumerate(eps)},
+        **{f"ECE, ε={e:g}": mean_std(ece[h]) for h, e in enumerate(eps)},
         "ε minimizing mean ECE": round(float(eps[best]), 6),
-        **{f"test acc, ε={e:g}": _pm(acc[h]) for h, e in enumerate(eps)},
-        f"errors with conf > {level}, ε=0": _pm(frac_wrong[i0], ".3f"),
-        f"errors with conf > {level}, ε={eps[best]:g}": _pm(frac_wrong[best], ".3f"),
-        "mean conf − acc, ε=0 (over-confidence)": _pm(gap[i0]),
+        **{f"test acc, ε={e:g}": mean_std(acc[h]) for h, e in enumerate(eps)},
+        f"errors with conf > {level}, ε=0": mean_std(frac_wrong[i0], ".3f"),
+        f"errors with conf > {level}, ε={eps[best]:g}": mean_std(frac_wrong[best], ".3f"),
+        "mean conf − acc, ε=0 (over-confidence)": mean_std(gap[i0]),
         "over-confident at ε=0 (all seeds)": bool(np.all(gap[i0] > 0)),
-        "final train acc, ε=0": _pm(train_acc[i0]),
+        "final train acc, ε=0": mean_std(train_acc[i0]),
     }
     notes = [
         "ECE and reliability curves use 15 quantile (equal-count) bins of the test confidence; "

@@ -50,6 +50,18 @@ def to_json(x):
     return x
 
 
+def mean_std(x, fmt: str = ".4f", std_fmt: str | None = None) -> str:
+    """``"mean ± std"`` over every entry of ``x`` (e.g. seeds), for headline tables.
+
+    Args:
+      x: array-like of any shape.
+      fmt: format spec of the mean (and of the std unless ``std_fmt`` is given).
+      std_fmt: format spec of the standard deviation.
+    """
+    x = np.asarray(x, np.float64)
+    return f"{x.mean():{fmt}} ± {x.std():{std_fmt or fmt}}"
+
+
 def _fmt(v) -> str:
     if isinstance(v, (float, np.floating)):
         return f"{v:.4g}"

@@ -17,6 +17,8 @@ spectral norm measured on the training and test points, and the test accuracy.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import matplotlib.ticker
@@ -24,7 +26,9 @@ import numpy as np
 import optax
 
 from jreg import data, losses, models, penalties, plotting, train, transforms
-from jreg.experiments.runner import Outcome
+from jreg.experiments.runner import Outcome, mean_std
+
+_pm = functools.partial(mean_std, fmt=".3g", std_fmt=".2g")
 
 DESCRIPTION = (
     "Two moons (20% flipped labels), MLP 2-64-64-2 tanh: spectral penalty "
@@ -150,10 +154,6 @@ def _log_band(ax, x, ys, *, label, marker):
         x, 10.0 ** (m - s), 10.0 ** (m + s), color=line.get_color(), alpha=0.2, linewidth=0
     )
     return line
-
-
-def _pm(x) -> str:
-    return f"{np.mean(x):.3g} ± {np.std(x):.2g}"
 
 
 def run(config: dict, *, progress: bool = True) -> Outcome:

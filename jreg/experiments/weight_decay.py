@@ -32,7 +32,7 @@ from jreg import (
     train,
     transforms,
 )
-from jreg.experiments.runner import Outcome
+from jreg.experiments.runner import Outcome, mean_std
 
 DESCRIPTION = (
     "Two moons (250 pts, 10% flipped labels), MLP 2-64-64-2, SGD: L2 vs L1 (loss) vs "
@@ -120,11 +120,6 @@ def make_problem(widths, optimizer) -> train.Problem:
         return models.mlp_apply(params, x)
 
     return train.Problem(init, loss, predict, optimizer)
-
-
-def _ms(x) -> str:
-    x = np.asarray(x)
-    return f"{x.mean():.4f} ± {x.std():.4f}"
 
 
 def run(config: dict, *, progress: bool = True) -> Outcome:
@@ -303,18 +298,18 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     best = {arm: int(np.argmax(mean_acc[arm])) for arm in ARMS}
     numbers["best_index"] = best
     at = {"L2": i2, "L1 (loss)": i1, "L1 (prox)": i1}
-    headline = {"test acc, λ=0": _ms(per_arm["L2"]["test_accuracy"][0])}
+    headline = {"test acc, λ=0": mean_std(per_arm["L2"]["test_accuracy"][0])}
     for arm in ARMS:
         sym = "λ₂" if arm == "L2" else "λ₁"
-        headline[f"test acc, best {arm} ({sym}={lams[arm][best[arm]]:.4g})"] = _ms(
+        headline[f"test acc, best {arm} ({sym}={lams[arm][best[arm]]:.4g})"] = mean_std(
             per_arm[arm]["test_accuracy"][best[arm]]
         )
-    headline["|logit gap| on test, λ=0"] = _ms(per_arm["L2"]["logit_gap"][0])
+    headline["|logit gap| on test, λ=0"] = mean_std(per_arm["L2"]["logit_gap"][0])
     for arm in ARMS:
         sym = "λ₂" if arm == "L2" else "λ₁"
         tag = f"{arm} {sym}={lams[arm][at[arm]]:.4g}"
-        headline[f"frac |w|<{tol:g}, {tag}"] = _ms(per_arm[arm]["sparsity_all"][at[arm]])
-        headline[f"frac exact zeros, {tag}"] = _ms(per_arm[arm]["zero_frac_all"][at[arm]])
+        headline[f"frac |w|<{tol:g}, {tag}"] = mean_std(per_arm[arm]["sparsity_all"][at[arm]])
+        headline[f"frac exact zeros, {tag}"] = mean_std(per_arm[arm]["zero_frac_all"][at[arm]])
     notes = [
         f"Data: two_moons_with_flips(noise={config['noise']}, label_flip="
         f"{config['label_flip']}) with key {config['seed']}: {int(flipped.sum())} of "

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from jreg import data, losses, models, penalties, plotting, train, transforms
-from jreg.experiments.runner import Outcome
+from jreg.experiments.runner import Outcome, mean_std
 
 DESCRIPTION = (
     "Weight-decay pitfalls: (a) bias decay vs dead ReLUs (two moons, SGDW), (b) batch "
@@ -366,11 +366,6 @@ def _run_adam(config, ds, progress):
 # ----------------------------------------------------------------------------- run
 
 
-def _ms(a):
-    a = np.asarray(a, np.float64)
-    return f"{a.mean():.4g} ± {a.std():.2g}"
-
-
 def run(config: dict, *, progress: bool = True) -> Outcome:
     """Run the three parts (four sweeps) and draw one 3 x 3 figure."""
     decays, dead = _run_dead(config, progress)
@@ -528,21 +523,27 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     near = {n: d["near_dead_per_layer"][:, :, -1].sum(-1) for n, d in dead.items()}
     bn_final = bn["w_norm"][:, :, -1]
     headline = {
-        f"(a) dead units, λ={decays[strong]:g}, decay on weights only": _ms(
-            tot["weights only"][strong]
+        f"(a) dead units, λ={decays[strong]:g}, decay on weights only": mean_std(
+            tot["weights only"][strong], ".4g", ".2g"
         ),
-        f"(a) dead units, λ={decays[strong]:g}, decay on weights + biases": _ms(
-            tot["weights + biases"][strong]
+        f"(a) dead units, λ={decays[strong]:g}, decay on weights + biases": mean_std(
+            tot["weights + biases"][strong], ".4g", ".2g"
         ),
         "(b) max |f(cW) − f(W)| (trained, c=0.1, 10)": float(max(diffs.values())),
-        "(b) final ‖W‖, no penalty": _ms(bn_final[0]),
-        "(b) final ‖W‖, L2": _ms(bn_final[-1]),
-        f"(c) test acc, Adam+L2, λ={lams[mid]:g}": _ms(
-            adam["Adam + L2 in loss"]["test_accuracy"][mid]
+        "(b) final ‖W‖, no penalty": mean_std(bn_final[0], ".4g", ".2g"),
+        "(b) final ‖W‖, L2": mean_std(bn_final[-1], ".4g", ".2g"),
+        f"(c) test acc, Adam+L2, λ={lams[mid]:g}": mean_std(
+            adam["Adam + L2 in loss"]["test_accuracy"][mid], ".4g", ".2g"
         ),
-        f"(c) test acc, AdamW, λ={lams[mid]:g}": _ms(adam["AdamW"]["test_accuracy"][mid]),
-        f"(c) final ‖W‖, Adam+L2, λ={lams[mid]:g}": _ms(adam["Adam + L2 in loss"]["w_norm"][mid]),
-        f"(c) final ‖W‖, AdamW, λ={lams[mid]:g}": _ms(adam["AdamW"]["w_norm"][mid]),
+        f"(c) test acc, AdamW, λ={lams[mid]:g}": mean_std(
+            adam["AdamW"]["test_accuracy"][mid], ".4g", ".2g"
+        ),
+        f"(c) final ‖W‖, Adam+L2, λ={lams[mid]:g}": mean_std(
+            adam["Adam + L2 in loss"]["w_norm"][mid], ".4g", ".2g"
+        ),
+        f"(c) final ‖W‖, AdamW, λ={lams[mid]:g}": mean_std(
+            adam["AdamW"]["w_norm"][mid], ".4g", ".2g"
+        ),
     }
     notes = [
         "(a) Dead = ReLU output exactly 0 for all training points, summed over both hidden "
