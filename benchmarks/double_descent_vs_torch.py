@@ -33,23 +33,29 @@ from jreg import widths
 from jreg.experiments import double_descent
 
 
-def matmul_gflops_jax(n: int = 2048, reps: int = 5) -> float:
+def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
+    """Best of ``reps`` timed 2048x2048 float32 matmuls (the machine's practical peak)."""
     a = jnp.ones((n, n), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     f(a).block_until_ready()
-    t = time.perf_counter()
+    best = float("inf")
     for _ in range(reps):
+        t = time.perf_counter()
         f(a).block_until_ready()
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
 
 
-def matmul_gflops_torch(torch, n: int = 2048, reps: int = 5) -> float:
+def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
+    """Same measurement in PyTorch."""
     a = torch.ones((n, n))
     a @ a
-    t = time.perf_counter()
+    best = float("inf")
     for _ in range(reps):
+        t = time.perf_counter()
         a @ a
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
 
 
 def train_flops(ws, n_train: int, batch: int, epochs: int) -> float:
