@@ -17,6 +17,7 @@ and :func:`bert_mask` (BERT masked-language-model corruption).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import os
@@ -323,6 +324,19 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, *, seed: int = 0) -> Arrays
 # tensorflow-datasets (array_record, no TensorFlow, no download)
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+    """Raise absl's log level to ERROR for the duration of the block, then restore it."""
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
+
+
 def _not_prepared(name: str, where: Any, why: str) -> DatasetNotPreparedError:
     return DatasetNotPreparedError(
         f"TFDS dataset {name!r} is not prepared under data_dir={where} ({why}). jreg never "
@@ -374,11 +388,14 @@ def tfds_numpy(
 
     data_dir = os.fspath(data_dir) if data_dir is not None else None
     where = data_dir if data_dir is not None else f"{tfds.core.constants.DATA_DIR} (TFDS default)"
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as err:
-        raise _not_prepared(name, where, "unknown name and no prepared files") from err
-    if not builder.is_prepared():
+    # Probing a missing dataset makes TFDS log a misleading "Variant folder" warning.
+    with _quiet_absl():
+        try:
+            builder = tfds.builder(name, data_dir=data_dir)
+        except tfds.core.registered.DatasetNotFoundError as err:
+            raise _not_prepared(name, where, "unknown name and no prepared files") from err
+        prepared = builder.is_prepared()
+    if not prepared:
         raise _not_prepared(name, where, f"no prepared files at {builder.data_path}")
     try:
         source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
