@@ -58,23 +58,27 @@ def summarize(test_err: np.ndarray, train_err: np.ndarray) -> dict:
     }
 
 
-def run(config: dict, *, progress: bool = True) -> Outcome:
-    """Train every width, seed and noise level; plot error vs parameter count."""
-    ds, flipped = prepare(config)
-    ws = widths.geometric_widths(*config["widths"])
-    opt = lambda hp: optax.sgd(config["lr"], momentum=config["momentum"])
-    res = widths.width_sweep(
+def train_widths(config: dict, ds, ws, *, noise_levels, progress: bool) -> dict:
+    """:func:`jreg.widths.width_sweep` with this experiment's optimizer and loop settings."""
+    return widths.width_sweep(
         ws,
         ds,
         seeds=config["seeds"],
-        noise_levels=(1, 0),
-        optimizer=opt,
+        noise_levels=noise_levels,
+        optimizer=lambda hp: optax.sgd(config["lr"], momentum=config["momentum"]),
         num_epochs=config["num_epochs"],
         batch_size=config["batch_size"],
         eval_every=config["eval_every"],
         num_hidden=config["num_hidden"],
         progress=progress,
     )
+
+
+def run(config: dict, *, progress: bool = True) -> Outcome:
+    """Train every width, seed and noise level; plot error vs parameter count."""
+    ds, flipped = prepare(config)
+    ws = widths.geometric_widths(*config["widths"])
+    res = train_widths(config, ds, ws, noise_levels=(1, 0), progress=progress)
     n_params = np.array([widths.hidden_params(w, 40, 10, config["num_hidden"]) for w in ws])
     test_err = res["test_error"][..., -1]  # (noise, P, S)
     train_err = res["train_error"][..., -1]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import optax
 
-from jreg import plotting, widths
+from jreg import plotting
 from jreg.experiments import double_descent
 from jreg.experiments.runner import Outcome
 
@@ -28,19 +27,7 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     """Train the chosen widths on noisy labels, evaluating every few epochs."""
     ds, _ = double_descent.prepare(config)
     ws = np.asarray(config["run_widths"])
-    opt = lambda hp: optax.sgd(config["lr"], momentum=config["momentum"])
-    res = widths.width_sweep(
-        ws,
-        ds,
-        seeds=config["seeds"],
-        noise_levels=(1,),
-        optimizer=opt,
-        num_epochs=config["num_epochs"],
-        batch_size=config["batch_size"],
-        eval_every=config["eval_every"],
-        num_hidden=config["num_hidden"],
-        progress=progress,
-    )
+    res = double_descent.train_widths(config, ds, ws, noise_levels=(1,), progress=progress)
     epochs = res["epoch"][0, 0, 0]
     test_err, train_err = res["test_error"][0], res["train_error"][0]  # (P, S, T)
     fig, axes = plotting.figure(1, 2, size=(5.0, 3.6))
