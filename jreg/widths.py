@@ -133,6 +133,18 @@ def unpack_labels(y_packed: jax.Array, noisy, num_classes: int) -> jax.Array:
     return jnp.where(noisy > 0, y_packed // num_classes, y_packed % num_classes)
 
 
+def _padding_stable_normal(key: jax.Array, rows: int, cols: int) -> jax.Array:
+    """``(rows, cols)`` standard normals whose entry ``(i, j)`` depends only on (key, i, j).
+
+    Column ``j`` is a 1-D draw with ``fold_in(key, j)``; JAX's (partitionable) threefry
+    1-D draws are prefix-stable, so the top-left block of a padded matrix is the same for
+    every padded size: a width trains from the same initialisation whichever bucket (and
+    so whichever device count) it lands in. ``tests/test_widths.py`` pins this.
+    """
+    draw = lambda j: jax.random.normal(jax.random.fold_in(key, j), (rows,))
+    return jax.vmap(draw)(jnp.arange(cols)).T
+
+
 def padded_mlp_problem(
     *,
     in_dim: int,
@@ -181,7 +193,7 @@ def padded_mlp_problem(
         keys = jax.random.split(key, len(sizes) - 1)
         params = []
         for i, (kk, a, b) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
-            w = jax.random.normal(kk, (a, b)) * jnp.sqrt(gain[init] / fan_in[i])
+            w = _padding_stable_normal(kk, a, b) * jnp.sqrt(gain[init] / fan_in[i])
             row = m if i > 0 else jnp.ones((a,))
             col = m if i < num_hidden else jnp.ones((b,))
             params.append({"w": w * row[:, None] * col[None, :], "b": jnp.zeros((b,))})

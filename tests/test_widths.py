@@ -101,3 +101,18 @@ def test_padded_problem_trains_exactly_the_small_network():
     pred = np.argmax(models.mlp_apply(small, x, activation="relu"), -1)
     assert float(ev["train_error"]) == pytest.approx(np.mean(pred != y_noisy))
     assert float(ev["test_error"]) == pytest.approx(np.mean(pred != y_clean))
+
+
+@pytest.mark.parametrize("h", [1, 5, 12])
+def test_padded_init_does_not_depend_on_the_bucket(h):
+    """Width h gets the same initial weights padded to 12 or to 40 (any bucket, any devices)."""
+    hp = {"width": jnp.float32(h), "noisy": jnp.float32(0.0)}
+    make = lambda big: widths.padded_mlp_problem(
+        in_dim=6, num_classes=3, max_width=big, optimizer=lambda hp: optax.sgd(0.1)
+    ).init(jax.random.key(7), hp)
+    p12, p40 = make(12), make(40)
+    np.testing.assert_array_equal(p12[0]["w"][:, :h], p40[0]["w"][:, :h])
+    np.testing.assert_array_equal(p12[1]["w"][:h, :h], p40[1]["w"][:h, :h])
+    np.testing.assert_array_equal(p12[2]["w"][:h, :], p40[2]["w"][:h, :])
+    # Real entries are standard normals scaled by sqrt(2 / fan_in) (He), not all equal.
+    assert float(jnp.std(p40[0]["w"][:, :h])) > 0.1
