@@ -535,7 +535,9 @@ def sweep(
         config axis with copies of the last config to a multiple of that count (the
         copies are dropped from the result). ``None``: no sharding. Or an explicit
         ``jax.sharding.Sharding``, e.g. ``NamedSharding(Mesh(devices, ("cfg",)),
-        P("cfg"))``, padded the same way.
+        P("cfg"))``, padded the same way. Known issue (jax 0.10.2): on several XLA *CPU*
+        host devices, a LAPACK custom call (SVD, ``jnp.linalg.norm(w, 2)``, eigh) inside
+        the training program deadlocks; use power iteration there or ``sharding=None``.
 
     Returns:
       :class:`FitResult` whose every leaf has leading axes ``(H, S)``; entry ``[h, s]``

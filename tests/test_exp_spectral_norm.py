@@ -1,3 +1,5 @@
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,3 +60,21 @@ def test_spectral_norm_experiment_quick(tmp_path):
     # A stronger penalty gives a smaller certified Lipschitz constant.
     assert np.all(np.diff(np.asarray(pen["bound"]).mean(axis=1)) < 0)
     assert np.all(np.asarray(pen["test_accuracy"]) > 0.6)
+
+
+def test_quick_run_on_two_host_devices_finishes(tmp_path):
+    """Regression: an SVD inside the sharded training program deadlocked XLA:CPU with 2 devices."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
+    )
+    cmd = [sys.executable, "-m", "jreg.cli", "run", "spectral_norm", "--quick"]
+    cmd += ["--out", str(tmp_path), "--no-progress"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rec = json.loads((tmp_path / "spectral_norm.json").read_text())
+    assert len(rec["devices"]) == 2
+    assert rec["headline"]["bound ≥ measured for every model"] is True
