@@ -19,6 +19,11 @@ def is_concrete(x: Any) -> bool:
     return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
 
 
+def is_static_zero(x: Any) -> bool:
+    """True when ``x`` is a concrete (not traced) scalar equal to 0: the term can be skipped."""
+    return is_concrete(x) and float(np.asarray(x)) == 0.0
+
+
 def _values(name: str, value: Any) -> np.ndarray | None:
     if value is None or not is_concrete(value):
         return None

@@ -27,10 +27,6 @@ from jreg import _checks
 __all__ = ["cross_entropy", "per_example_cross_entropy", "smoothed_targets"]
 
 
-def _is_zero(eps) -> bool:
-    return _checks.is_concrete(eps) and float(np.asarray(eps)) == 0.0
-
-
 def _check_eps(eps) -> None:
     if np.ndim(eps) != 0:
         raise ValueError(f"label_smoothing must be a scalar, got shape {np.shape(eps)}.")
@@ -99,7 +95,7 @@ def per_example_cross_entropy(
     logp = jax.nn.log_softmax(logits, axis=-1)
     idx = jnp.asarray(labels).astype(jnp.int32)[:, None]
     nll = -jnp.take_along_axis(logp, idx, axis=1)[:, 0]
-    if _is_zero(label_smoothing):
+    if _checks.is_static_zero(label_smoothing):
         return nll
     if num_classes < 2:
         raise ValueError("label smoothing needs K >= 2 classes.")

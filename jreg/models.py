@@ -148,17 +148,13 @@ def mlp_apply(
             f"input has {x.shape[-1]} features but the first layer expects "
             f"{params[0]['w'].shape[0]}."
         )
-    if (
-        train
-        and key is None
-        and not (_checks.is_concrete(dropout_rate) and float(dropout_rate) == 0.0)
-    ):
+    # A concrete rate of 0 skips dropout entirely (no key needed, no RNG work when compiled).
+    no_dropout = _checks.is_static_zero(dropout_rate)
+    if train and key is None and not no_dropout:
         raise ValueError("mlp_apply with train=True and dropout needs a PRNG `key`.")
     n_hidden = len(params) - 1
     if unit_masks is not None and len(unit_masks) != n_hidden:
         raise ValueError(f"unit_masks needs {n_hidden} masks (one per hidden layer).")
-    no_dropout = _checks.is_concrete(dropout_rate) and float(dropout_rate) == 0.0
-    # A concrete rate of 0 skips the mask entirely (no RNG work in the compiled step).
     use_dropout = train and key is not None and not no_dropout
     keys = jax.random.split(key, max(n_hidden, 1)) if use_dropout else None
     h = x

@@ -155,9 +155,9 @@ def mlp_classifier(
         )
         obj = losses.cross_entropy(logits, y, label_smoothing=get(hp, "label_smoothing"))
         wd, l1 = get(hp, "weight_decay"), get(hp, "l1")
-        if not (_checks.is_concrete(wd) and float(wd) == 0.0):
+        if not _checks.is_static_zero(wd):
             obj = obj + 0.5 * wd * penalties.l2(params)
-        if not (_checks.is_concrete(l1) and float(l1) == 0.0):
+        if not _checks.is_static_zero(l1):
             obj = obj + l1 * penalties.l1(params)
         return obj
 
