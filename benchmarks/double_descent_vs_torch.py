@@ -33,29 +33,28 @@ from jreg import widths
 from jreg.experiments import double_descent
 
 
-def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
-    """Best of ``reps`` timed 2048x2048 float32 matmuls (the machine's practical peak)."""
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    f(a).block_until_ready()
+def _best_seconds(fn, reps: int) -> float:
+    """Fastest of ``reps`` timed calls of ``fn`` after one warm-up call."""
+    fn()
     best = float("inf")
     for _ in range(reps):
         t = time.perf_counter()
-        f(a).block_until_ready()
+        fn()
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
+    """Best of ``reps`` timed nxn float32 matmuls (the machine's practical peak)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    return 2 * n**3 / _best_seconds(lambda: f(a).block_until_ready(), reps) / 1e9
 
 
 def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
     """Same measurement in PyTorch."""
     a = torch.ones((n, n))
-    a @ a
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ a
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 / _best_seconds(lambda: a @ a, reps) / 1e9
 
 
 def train_flops(ws, n_train: int, batch: int, epochs: int) -> float:
