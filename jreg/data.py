@@ -33,6 +33,7 @@ from jreg._checks import (
     check_choice,
     check_closed_unit_interval,
     check_finite,
+    check_labels,
     check_nonnegative,
     check_positive_int,
     is_concrete,
@@ -42,6 +43,7 @@ __all__ = [
     "DatasetNotPreparedError",
     "available",
     "bert_mask",
+    "flip_labels",
     "load",
     "mnist1d",
     "mnist_digits",
@@ -160,13 +162,42 @@ def two_moons_with_flips(
     x_tr, y_tr = _moons(k_train, n, float(noise))
     x_te, y_te = _moons(k_test, n_test, float(noise))
 
-    n_flip = int(round(float(label_flip) * n))
-    flipped = np.zeros(n, dtype=bool)
-    if n_flip:
-        idx = np.asarray(jax.random.permutation(k_flip, n))[:n_flip]
-        flipped[idx] = True
-    y_tr = np.where(flipped, 1 - y_tr, y_tr)
+    y_tr, flipped = flip_labels(k_flip, y_tr, 2, label_flip)
     return (*_as_outputs(x_tr, y_tr, x_te, y_te), flipped)
+
+
+def flip_labels(
+    key: jax.Array, y, num_classes: int, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replace exactly ``round(fraction * N)`` labels by a uniformly drawn *different* class.
+
+    The flipped examples are the first ``round(fraction * N)`` of
+    ``jax.random.permutation(key, N)``; each gets ``(y + u) % K`` with ``u`` uniform in
+    ``{1, ..., K-1}`` drawn with ``fold_in(key, 1)`` (for K = 2: ``1 - y``).
+
+    Args:
+      key: PRNG key.
+      y: integer labels (N,) in [0, K).
+      num_classes: K >= 2.
+      fraction: in [0, 1].
+
+    Returns:
+      ``(y_noisy (N,) int32, flipped (N,) bool)``.
+    """
+    check_closed_unit_interval("fraction", fraction)
+    y = np.asarray(y)
+    check_labels("y", y, num_classes)
+    n_flip = int(round(float(fraction) * y.shape[0]))
+    flipped = np.zeros(y.shape, bool)
+    y_noisy = y.astype(np.int32).copy()
+    if n_flip:
+        idx = np.asarray(jax.random.permutation(key, y.shape[0]))[:n_flip]
+        offset = np.asarray(
+            jax.random.randint(jax.random.fold_in(key, 1), (n_flip,), 1, num_classes)
+        )
+        y_noisy[idx] = (y[idx] + offset) % num_classes
+        flipped[idx] = True
+    return y_noisy, flipped
 
 
 def two_moons(

@@ -1,308 +1,186 @@
-"""Training as pure functions: jit-compiled steps, epochs under ``lax.scan``, vmapped sweeps.
+"""One training core for every setting: a :class:`Task`, a stream, and a vmapped sweep.
 
-A training run is described by a :class:`Problem` (init / training loss / prediction /
-optimizer, each a function of a hyperparameter dict) and the data. :func:`fit` trains
-one model; :func:`sweep` trains the *same* program ``vmap``-ed over seeds and over
-hyperparameters that are arrays, in one compiled program, so that
-``sweep(...)[h, s] == fit(..., hparams=hp[h], key=key(seeds[s]))``.
+A :class:`Task` says *what* to train as pure functions — ``init(key, hp) -> state``,
+``step(state, batch, key, hp) -> (state, metrics)``, ``evaluate(state, data, hp) ->
+dict`` — and declares the hyperparameters it reads, with defaults. A
+:class:`jreg.streams.Stream` says which batch is trained on at each step. :func:`sweep`
+trains every (hyperparameter, seed) pair of a grid as ONE compiled program: ``vmap`` over
+the flattened config axis, sharded over devices, ``lax.scan`` over steps. :func:`fit`
+is a one-config sweep (the same program, so the two agree bit for bit).
 
-Keys: ``jax.random.key(seed)`` is split once into an init key, a data-order key and a
-step key. Epoch ``e`` uses the permutation ``permutation(fold_in(order_key, e), N)``;
-step ``t`` uses ``fold_in(step_key, t)`` for dropout / augmentation. Every model in a
-sweep with the same seed therefore sees the same initialisation and data order
-(common random numbers across hyperparameters).
+Keys: ``jax.random.key(seed)`` gives ``init_key = fold_in(key, 0)`` and ``data_key,
+step_key = split(fold_in(key, 1))``; step ``t`` trains on ``stream(data, data_key, t)``
+with ``fold_in(step_key, t)`` for dropout or augmentation. Every config with the same
+seed sees the same initialisation and batch order (common random numbers).
 
-Loop layout: epochs are grouped into *eval periods* of ``eval_every`` epochs (a
-``lax.scan`` over epochs, each a ``lax.scan`` over minibatches); after each period the
-model is evaluated on the full train and test sets. Periods are grouped into host-side
-*segments* (one call of the same compiled function each) so a progress bar can advance
-and an early-stopped sweep can return early.
+Loop layout: steps are grouped into *evaluation periods* of ``eval_every`` steps (a
+``lax.scan`` over the stream's blocks, each a ``lax.scan`` over steps); after each
+period the task is evaluated and early stopping / NaN checks update. Periods are grouped
+into host-side *segments* (calls of the same compiled function), so a progress bar can
+advance, NaN is reported, a finished early-stopped sweep returns, and checkpoints are
+written between them. Results do not depend on the segmentation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from tqdm.auto import tqdm
 
-from jreg import _checks, losses, metrics, models, penalties
+from jreg import _checks, checkpoint
+from jreg.streams import Stream
 
 PyTree = Any
-HParams = Mapping[str, jax.Array]
+HParams = Mapping[str, Any]
+
+#: Hyperparameter names whose values must be >= 0, or in [0, 1).
+NONNEGATIVE = ("weight_decay", "l1", "l2", "learning_rate", "lr", "lr0", "lam", "gamma")
+UNIT_INTERVAL = ("label_smoothing", "dropout_rate", "drop_path_rate", "shift_p")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Task:
+    """What to train, as pure functions of a state pytree and hyperparameters ``hp``.
+
+    Attributes:
+      init: ``(key, hp) -> state``; the state is any pytree (parameter sets, optax
+        states, batch-norm statistics, anchors, Q tables).
+      step: ``(state, batch, key, hp) -> (state, metrics)``; one update. ``metrics`` is a
+        dict of float scalars, averaged over each evaluation period into the history;
+        a non-finite value stops that config and is reported.
+      evaluate: ``(state, data, hp) -> dict`` of scalars, after every period.
+      hparams: the hyperparameters the task reads, with defaults (floats). Unswept ones
+        are compile-time constants (so a default 0 can skip its work entirely).
+      check: optional host-side ``data -> None`` that raises on bad data before training
+        (labels out of range, NaN inputs).
+      name: short description (recorded in checkpoints).
+    """
+
+    init: Callable[[jax.Array, HParams], PyTree]
+    step: Callable[..., tuple[PyTree, dict]]
+    evaluate: Callable[[PyTree, PyTree, HParams], dict]
+    hparams: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    check: Callable[[PyTree], None] | None = None
+    name: str = "task"
+
+
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class Problem:
-    """What to train, as pure functions of a hyperparameter dict ``hp``.
+class Result:
+    """What :func:`sweep` returns; every leaf has leading axes ``(H, S)`` (``fit``: none).
 
     Attributes:
-      init: ``(key, hp) -> params``.
-      loss: ``(params, x, y, *, key, hp) -> scalar`` training objective on a minibatch
-        (data term plus penalties; may use ``key`` for dropout or augmentation).
-      predict: ``(params, x, hp) -> logits`` in evaluation mode, ``x`` of shape (N, ...).
-      optimizer: ``hp -> optax.GradientTransformation`` (hyperparameters may be traced).
-      track: optional ``(params, init_params, hp) -> pytree`` of extra numbers recorded
-        at every evaluation (e.g. weight norms, spectral energy).
-      evaluate: optional ``(params, data, hp) -> dict`` replacing the default evaluation
-        (cross-entropy and accuracy of ``predict`` on the full train and test sets); it must
-        return at least ``test_loss`` (early stopping monitors it).
+      state: final task state (when early stopping fired: the state at that point).
+      best_state: state at the best value of the monitored metric (``state`` if no
+        metric is monitored).
+      history: dict of arrays with a trailing time axis T (one entry per evaluation):
+        ``step``, the task's evaluation metrics and its step metrics averaged per period.
+      best_step: step of ``best_state``.
+      stop_step: step at which training stopped (``num_steps`` if it never stopped).
+
+    ``result[h, s]`` is the result of one config (the matching :func:`fit`).
     """
 
-    init: Callable[..., PyTree]
-    loss: Callable[..., jax.Array]
-    predict: Callable[..., jax.Array]
-    optimizer: Callable[[HParams], optax.GradientTransformation]
-    track: Callable[..., PyTree] | None = None
-    evaluate: Callable[..., dict] | None = None
-
-
-class TrainState(NamedTuple):
-    """Parameters, optimizer state and the number of steps taken (int32 scalar)."""
-
-    params: PyTree
-    opt_state: PyTree
-    step: jax.Array
-
-
-class FitResult(NamedTuple):
-    """Result of :func:`fit` (or of :func:`sweep`, with leading ``(H, S)`` axes).
-
-    Attributes:
-      params: parameters at the end of training (or when early stopping fired).
-      best_params: parameters at the lowest held-out loss seen at an evaluation.
-      history: dict of arrays with a trailing time axis of length T (number of evals):
-        ``epoch``, ``step``, ``train_objective`` (mean minibatch objective over the
-        period), ``train_loss``/``train_accuracy`` (clean, eval-mode, full train set),
-        ``test_loss``/``test_accuracy`` and ``track`` (the Problem's tracked numbers).
-      best_epoch: epoch of ``best_params``.
-      stop_epoch: epoch at which training stopped (``num_epochs`` if never stopped).
-    """
-
-    params: PyTree
-    best_params: PyTree
+    state: PyTree
+    best_state: PyTree
     history: dict
-    best_epoch: jax.Array
-    stop_epoch: jax.Array
+    best_step: jax.Array
+    stop_step: jax.Array
 
-
-# ----------------------------------------------------------------------------- problems
-
-
-def mlp_classifier(
-    widths,
-    *,
-    optimizer: Callable[[HParams], optax.GradientTransformation],
-    activation: str = "tanh",
-    augment: Callable[..., jax.Array] | None = None,
-    init: str = "lecun",
-    track: Callable[..., PyTree] | None = None,
-    **defaults: float,
-) -> Problem:
-    """A :class:`Problem` for an MLP classifier with the common regularizers as hparams.
-
-    Hyperparameter keys read from ``hp`` (each falls back to ``defaults`` then 0):
-
-    * ``weight_decay`` λ₂ — penalty ½λ₂‖θ‖² on ALL parameters (biases too), so the
-      gradient gains λ₂θ, exactly the reference numpy optimizer's ``lam * W`` term;
-    * ``l1`` λ₁ — penalty λ₁‖θ‖₁ (subgradient λ₁·sign θ), on all parameters;
-    * ``label_smoothing`` ε — :func:`jreg.losses.cross_entropy` smoothing;
-    * ``dropout_rate`` p — dropout on every hidden layer during training.
-
-    Args:
-      widths: layer sizes, e.g. ``(784, 128, 10)``.
-      optimizer: ``hp -> GradientTransformation``.
-      activation: hidden non-linearity.
-      augment: optional ``(key, x, hp) -> x`` applied to each training minibatch (it may
-        read its own hyperparameters from ``hp``, e.g. a swept augmentation probability).
-      init: weight initialisation scheme of :func:`jreg.models.mlp_init`.
-      track: optional tracked-metrics function (see :class:`Problem`).
-      **defaults: default hyperparameter values.
-
-    Returns:
-      A Problem whose ``predict`` is the deterministic (dropout-off) forward pass.
-    """
-    models.activation_fn(activation)  # validate the name early
-    known = {"weight_decay", "l1", "label_smoothing", "dropout_rate"}
-    for name, value in defaults.items():
-        if name in known:
-            _checks.check_nonnegative(name, value)
-
-    def get(hp, name):
-        return hp[name] if name in hp else defaults.get(name, 0.0)
-
-    def init_fn(key, hp):
-        del hp
-        return models.mlp_init(key, widths, init=init)
-
-    def loss_fn(params, x, y, *, key, hp):
-        k_aug, k_drop = jax.random.split(key)
-        if augment is not None:
-            x = augment(k_aug, x, hp)
-        logits = models.mlp_apply(
-            params,
-            x,
-            activation=activation,
-            dropout_rate=get(hp, "dropout_rate"),
-            key=k_drop,
-            train=True,
-        )
-        obj = losses.cross_entropy(logits, y, label_smoothing=get(hp, "label_smoothing"))
-        wd, l1 = get(hp, "weight_decay"), get(hp, "l1")
-        if not _checks.is_static_zero(wd):
-            obj = obj + 0.5 * wd * penalties.l2(params)
-        if not _checks.is_static_zero(l1):
-            obj = obj + l1 * penalties.l1(params)
-        return obj
-
-    def predict_fn(params, x, hp):
-        del hp
-        return models.mlp_apply(params, x, activation=activation, train=False)
-
-    return Problem(init_fn, loss_fn, predict_fn, optimizer, track)
-
-
-# ----------------------------------------------------------------------------- steps
-
-
-def init_state(problem: Problem, key: jax.Array, hp: HParams) -> TrainState:
-    """Initial :class:`TrainState` for one model."""
-    params = problem.init(key, hp)
-    return TrainState(params, problem.optimizer(hp).init(params), jnp.zeros((), jnp.int32))
-
-
-def make_train_step(problem: Problem, hp: HParams):
-    """Return a pure ``(state, batch, key) -> (state, metrics)`` step.
-
-    ``batch`` is ``(x, y)``; metrics hold ``loss``, ``grad_norm``, ``update_norm`` and
-    ``param_norm`` (global L2 norms, as big_vision reports them).
-    """
-    opt = problem.optimizer(hp)
-
-    def step(state: TrainState, batch, key):
-        x, y = batch
-        loss, grads = jax.value_and_grad(problem.loss)(state.params, x, y, key=key, hp=hp)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        out = {
-            "loss": loss,
-            "grad_norm": optax.tree.norm(grads),
-            "update_norm": optax.tree.norm(updates),
-            "param_norm": optax.tree.norm(params),
-        }
-        return TrainState(params, opt_state, state.step + 1), out
-
-    return step
+    def __getitem__(self, index) -> Result:
+        return jax.tree.map(lambda x: x[index], self)
 
 
 class _Carry(NamedTuple):
-    state: TrainState
-    init_params: PyTree
-    best_params: PyTree
-    best_loss: jax.Array
-    best_epoch: jax.Array
+    state: PyTree
+    best_state: PyTree
+    best_value: jax.Array
+    best_step: jax.Array
     wait: jax.Array
     stopped: jax.Array
-    stop_epoch: jax.Array
+    stop_step: jax.Array
     nan_step: jax.Array
+    step: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
 class _Plan:
-    num_epochs: int
-    batch_size: int
+    num_steps: int
     eval_every: int
+    block: int
+    monitor: str | None
+    mode: str
     patience: int | None
-    steps_per_epoch: int
     periods_per_segment: int
     num_segments: int
 
 
 def _select(pred, a, b):
-    return jax.tree_util.tree_map(lambda u, v: jnp.where(pred, u, v), a, b)
+    return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
 
 
-def _evaluate(problem, params, data, hp):
-    x_tr, y_tr, x_te, y_te = data
-    out = {}
-    for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
-        logits = problem.predict(params, x, hp)
-        out[f"{name}_loss"] = losses.cross_entropy(logits, y)
-        out[f"{name}_accuracy"] = metrics.accuracy(logits, y)
-    return out
+def _make_segment(task: Task, stream: Stream, plan: _Plan, static_hp: tuple):
+    """One config: ``(carry, hp, key, data, first_period) -> (carry, history_chunk)``."""
+    blocks_per_period = plan.eval_every // plan.block
 
+    def segment(carry: _Carry, swept, key, data, first_period):
+        hp = {**dict(static_hp), **swept}
+        data_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
 
-def _make_segment(problem: Problem, plan: _Plan):
-    """One model: ``(carry, hp, key, data, first_period) -> (carry, history_chunk)``."""
+        def one_step(c, i, prepared):
+            state, t, nan_step = c
+            batch = stream.take(data, prepared, i)
+            state, m = task.step(state, batch, jax.random.fold_in(step_key, t), hp)
+            bad = jnp.zeros((), bool)
+            for v in jax.tree.leaves(m):
+                bad = bad | ~jnp.all(jnp.isfinite(v))
+            nan_step = jnp.where((nan_step < 0) & bad, t, nan_step)
+            return (state, t + 1, nan_step), m
 
-    def segment(carry: _Carry, hp, key, data, first_period):
-        order_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
-        x_tr, y_tr = data[0], data[1]
-        n = x_tr.shape[0]
-        step = make_train_step(problem, hp)
-        used = plan.steps_per_epoch * plan.batch_size
-
-        def one_step(c, idx):
-            state, nan_step = c
-            batch = (x_tr[idx], y_tr[idx])
-            new_state, m = step(state, batch, jax.random.fold_in(step_key, state.step))
-            bad = ~jnp.isfinite(m["loss"]) | ~jnp.isfinite(m["grad_norm"])
-            nan_step = jnp.where((nan_step < 0) & bad, state.step, nan_step)
-            return (new_state, nan_step), m["loss"]
-
-        def one_epoch(c, epoch):
-            perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), n)
-            idx = perm[:used].reshape(plan.steps_per_epoch, plan.batch_size)
-            c, loss = jax.lax.scan(one_step, c, idx)
-            return c, loss.mean()
+        def one_block(c, block):
+            prepared = stream.prepare(data, data_key, block)
+            return jax.lax.scan(lambda c, i: one_step(c, i, prepared), c, jnp.arange(plan.block))
 
         def one_period(carry: _Carry, period):
-            epochs = period * plan.eval_every + jnp.arange(plan.eval_every)
-            (state, nan_step), ep_loss = jax.lax.scan(
-                one_epoch, (carry.state, carry.nan_step), epochs
+            blocks = period * blocks_per_period + jnp.arange(blocks_per_period)
+            (state, t, nan_step), ms = jax.lax.scan(
+                one_block, (carry.state, carry.step, carry.nan_step), blocks
             )
-            # Once stopped (early stopping or NaN), the state no longer changes.
-            frozen = carry.stopped
+            frozen = carry.stopped  # once stopped (early stopping or NaN) nothing changes
             state = _select(frozen, carry.state, state)
-            epoch_done = (period + 1) * plan.eval_every
-            evaluate = problem.evaluate or functools.partial(_evaluate, problem)
-            ev = evaluate(state.params, data, hp)
-            improved = (ev["test_loss"] < carry.best_loss) & ~frozen
-            best_params = _select(improved, state.params, carry.best_params)
-            best_loss = jnp.where(improved, ev["test_loss"], carry.best_loss)
-            best_epoch = jnp.where(improved, epoch_done, carry.best_epoch)
-            wait = jnp.where(improved, 0, carry.wait + 1)
+            t = jnp.where(frozen, carry.step, t)
+            ev = dict(task.evaluate(state, data, hp))
+            clash = set(ev) & (set(ms) | {"step"})
+            if clash:
+                raise ValueError(f"evaluate and step metrics share names {sorted(clash)}.")
             stop_now = nan_step >= 0
-            if plan.patience is not None:
-                stop_now = stop_now | (wait >= plan.patience)
+            best = (carry.best_state, carry.best_value, carry.best_step, carry.wait)
+            if plan.monitor is not None:
+                if plan.monitor not in ev:
+                    raise ValueError(
+                        f"monitor={plan.monitor!r} is not an evaluated metric; have {sorted(ev)}."
+                    )
+                value = ev[plan.monitor] * (1.0 if plan.mode == "min" else -1.0)
+                better = (value < carry.best_value) & ~frozen
+                best = (
+                    _select(better, state, carry.best_state),
+                    jnp.where(better, value, carry.best_value),
+                    jnp.where(better, t, carry.best_step),
+                    jnp.where(better, 0, carry.wait + 1),
+                )
+                if plan.patience is not None:
+                    stop_now = stop_now | (best[3] >= plan.patience)
             stopped = frozen | stop_now
-            stop_epoch = jnp.where(stop_now & ~frozen, epoch_done, carry.stop_epoch)
-            hist = {
-                "epoch": jnp.asarray(epoch_done, jnp.int32),
-                "step": state.step,
-                "train_objective": ep_loss.mean(),
-                **ev,
-            }
-            if problem.track is not None:
-                hist["track"] = problem.track(state.params, carry.init_params, hp)
-            new = _Carry(
-                state,
-                carry.init_params,
-                best_params,
-                best_loss,
-                best_epoch,
-                wait,
-                stopped,
-                stop_epoch,
-                nan_step,
-            )
-            return new, hist
+            stop_step = jnp.where(stop_now & ~frozen, t, carry.stop_step)
+            hist = {"step": t, **jax.tree.map(lambda v: v.mean(), ms), **ev}
+            return _Carry(state, *best, stopped, stop_step, nan_step, t), hist
 
         periods = first_period + jnp.arange(plan.periods_per_segment)
         return jax.lax.scan(one_period, carry, periods)
@@ -310,288 +188,127 @@ def _make_segment(problem: Problem, plan: _Plan):
     return segment
 
 
-def _init_carry(problem: Problem, hp, key, plan: _Plan) -> _Carry:
-    init_key = jax.random.fold_in(key, 0)
-    state = init_state(problem, init_key, hp)
+def _init_carry(task: Task, plan: _Plan, static_hp: tuple, swept, key) -> _Carry:
+    state = task.init(jax.random.fold_in(key, 0), {**dict(static_hp), **swept})
+    zero = jnp.zeros((), jnp.int32)
     return _Carry(
         state=state,
-        init_params=state.params,
-        best_params=state.params,
-        best_loss=jnp.asarray(jnp.inf, jnp.float32),
-        best_epoch=jnp.zeros((), jnp.int32),
-        wait=jnp.zeros((), jnp.int32),
+        best_state=state if plan.monitor is not None else None,
+        best_value=jnp.asarray(jnp.inf, jnp.float32),
+        best_step=zero,
+        wait=zero,
         stopped=jnp.zeros((), bool),
-        stop_epoch=jnp.asarray(plan.num_epochs, jnp.int32),
+        stop_step=jnp.asarray(plan.num_steps, jnp.int32),
         nan_step=jnp.asarray(-1, jnp.int32),
+        step=zero,
     )
 
 
-def _plan(data, num_epochs, batch_size, eval_every, patience, progress, segments) -> _Plan:
-    _checks.check_positive_int("num_epochs", num_epochs)
-    _checks.check_positive_int("batch_size", batch_size)
+@functools.lru_cache(maxsize=64)
+def _compiled(task: Task, stream: Stream, plan: _Plan, static_hp: tuple, strategy: str):
+    """Jitted (segment, init), cached so repeated sweeps reuse the compiled programs."""
+    segment = _make_segment(task, stream, plan, static_hp)
+    init = functools.partial(_init_carry, task, plan, static_hp)
+    if strategy == "vmap":
+        segment = jax.vmap(segment, in_axes=(0, 0, 0, None, None))
+        init = jax.vmap(init)
+    else:  # "map": one model after another inside one program (for benchmarks)
+        seg1, init1 = segment, init
+        segment = lambda c, h, k, d, p: jax.lax.map(lambda a: seg1(*a, d, p), (c, h, k))
+        init = lambda h, k: jax.lax.map(lambda a: init1(*a), (h, k))
+    return jax.jit(segment, donate_argnums=0), jax.jit(init)
+
+
+def _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress, segments):
+    _checks.check_positive_int("num_steps", num_steps)
     _checks.check_positive_int("eval_every", eval_every)
+    _checks.check_choice("mode", mode, ("min", "max"))
     if patience is not None:
         _checks.check_positive_int("patience", patience)
-    if num_epochs % eval_every:
-        raise ValueError(f"num_epochs={num_epochs} must be a multiple of eval_every={eval_every}.")
-    n = data[0].shape[0]
-    if batch_size > n:
-        raise ValueError(f"batch_size={batch_size} exceeds the {n} training examples.")
-    num_periods = num_epochs // eval_every
+        if monitor is None:
+            raise ValueError("patience needs a metric to monitor (monitor='test_loss', ...).")
+    if num_steps % eval_every:
+        raise ValueError(f"num_steps={num_steps} must be a multiple of eval_every={eval_every}.")
+    block = stream.block_size(data)
+    if eval_every % block:
+        raise ValueError(
+            f"eval_every={eval_every} must be a multiple of the stream's block of {block} "
+            f"steps ({stream.name}: one epoch = {block} steps)."
+        )
+    num_periods = num_steps // eval_every
     if segments is None:
-        segments = 20 if progress else 1
-    # The smallest periods-per-segment that divides evenly and gives <= `segments` calls,
-    # so every host call runs the same compiled program.
+        segments = min(num_periods, 50) if progress else 1
+    # The smallest periods-per-segment that divides evenly into <= `segments` host calls,
+    # so every call runs the same compiled program.
     pps = next(
         d
         for d in range(1, num_periods + 1)
         if num_periods % d == 0 and num_periods // d <= max(1, segments)
     )
-    return _Plan(
-        num_epochs, batch_size, eval_every, patience, n // batch_size, pps, num_periods // pps
-    )
+    return _Plan(num_steps, eval_every, block, monitor, mode, patience, pps, num_periods // pps)
 
 
-def _check_data(data, num_classes_hint=None):
-    if len(data) != 4:
-        raise ValueError("data must be (x_train, y_train, x_test, y_test).")
-    x_tr, y_tr, x_te, y_te = data
-    _checks.check_xy(x_tr, y_tr, prefix="train ")
-    _checks.check_xy(x_te, y_te, prefix="test ")
-    if np.shape(x_tr)[1:] != np.shape(x_te)[1:]:
-        raise ValueError(
-            f"train x has feature shape {np.shape(x_tr)[1:]} but test x has {np.shape(x_te)[1:]}."
-        )
-    return tuple(jnp.asarray(a) for a in data)
+def _check_seeds(seeds) -> np.ndarray:
+    seeds = np.arange(seeds) if isinstance(seeds, (int, np.integer)) else np.asarray(seeds)
+    if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
+        raise ValueError(f"seeds must be a positive count or a 1-D array of ints, got {seeds!r}.")
+    if seeds.min() < 0 or seeds.max() >= 2**32:
+        raise ValueError(f"seeds must lie in [0, 2**32), got {seeds.min()}..{seeds.max()}.")
+    return seeds
 
 
-def _check_hparams(hp: Mapping, *, leading: int | None) -> dict:
-    out = {}
-    for name, value in hp.items():
-        arr = jnp.asarray(value)
-        if leading is None and arr.ndim != 0:
-            raise ValueError(f"fit needs scalar hyperparameters; {name!r} has shape {arr.shape}.")
-        if leading is not None and (arr.ndim != 1 or arr.shape[0] != leading):
-            raise ValueError(
-                f"sweep hyperparameters must all have shape ({leading},); "
-                f"{name!r} has shape {arr.shape}. Use jreg.train.grid for products."
-            )
-        _checks.check_finite(f"hyperparameter {name!r}", arr)
-        if name in ("weight_decay", "l1", "learning_rate", "lr0"):
-            _checks.check_nonnegative(name, arr)
-        if name in ("label_smoothing", "dropout_rate"):
-            _checks.check_unit_interval(name, arr)
-        out[name] = arr.astype(jnp.float32) if jnp.issubdtype(arr.dtype, jnp.floating) else arr
-    return out
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(problem: Problem, plan: _Plan, batched: str):
-    """Jitted (segment, init) for a problem and loop plan, cached so repeated fits reuse them."""
-    segment = _make_segment(problem, plan)
-    init = lambda h, k: _init_carry(problem, h, k, plan)
-    if batched == "vmap":
-        segment = jax.vmap(segment, in_axes=(0, 0, 0, None, None))
-        init = jax.vmap(init)
-    elif batched == "map":
-        seg1, init1 = segment, init
-        segment = lambda c, h, k, d, p: jax.lax.map(
-            lambda a: seg1(a[0], a[1], a[2], d, p), (c, h, k)
-        )
-        init = lambda h, k: jax.lax.map(lambda a: init1(*a), (h, k))
-    return jax.jit(segment), jax.jit(init)
-
-
-def _run(problem, data, hp, keys, plan, *, batched: str, progress: bool, desc: str, hp_names):
-    """Drive the compiled segment function from the host; ``batched`` in {none, vmap, map}."""
-    segment, init = _compiled(problem, plan, batched)
-    carry = init(hp, keys)
-    chunks = []
-    bar = tqdm(total=plan.num_epochs, desc=desc, unit="epoch", disable=not progress, leave=False)
-    for s in range(plan.num_segments):
-        carry, hist = segment(carry, hp, keys, data, jnp.asarray(s * plan.periods_per_segment))
-        chunks.append(hist)
-        bar.update(plan.periods_per_segment * plan.eval_every)
-        nan_step = np.asarray(carry.nan_step)
-        if np.any(nan_step >= 0):
-            bar.close()
-            flat = np.atleast_1d(nan_step)
-            c = int(np.argmin(np.where(flat >= 0, flat, np.iinfo(np.int32).max)))
-            first = int(flat[c])
-            cfg = ""
-            if batched != "none":
-                vals = {k: float(np.asarray(v)[c]) for k, v in hp.items() if k in hp_names}
-                cfg = f" in sweep config {c} (hparams {vals})"
-            raise FloatingPointError(
-                f"training produced NaN/inf at step {first}{cfg}; lower the learning rate "
-                "or check the data and the loss."
-            )
-        if plan.patience is not None and bool(np.all(np.asarray(carry.stopped))):
-            break
-    bar.close()
-    axis = 0 if batched == "none" else 1
-    history = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=axis), *chunks)
-    return carry, history
-
-
-def fit(
-    problem: Problem,
-    data,
-    *,
-    key: jax.Array,
-    num_epochs: int,
-    batch_size: int,
-    hparams: Mapping[str, float] | None = None,
-    eval_every: int = 1,
-    patience: int | None = None,
-    progress: bool = False,
-    segments: int | None = None,
-) -> FitResult:
-    """Train one model with minibatch SGD-style updates; epochs run under ``lax.scan``.
+def resolve_hparams(task: Task, given: Mapping | None) -> tuple[tuple, dict, int]:
+    """Split hyperparameters into static defaults and swept arrays of one length H.
 
     Args:
-      problem: what to train (see :class:`Problem`, :func:`mlp_classifier`).
-      data: ``(x_train (N, ...), y_train (N,), x_test (M, ...), y_test (M,))``. The test
-        split doubles as the validation set for early stopping; pass a validation split
-        there if the test set must stay untouched.
-      key: PRNG key (``jax.random.key(seed)``).
-      num_epochs: passes over the training set; each uses ``N // batch_size`` steps
-        (the remainder of the permutation is dropped).
-      batch_size: minibatch size B.
-      hparams: scalar hyperparameters passed to the Problem's functions.
-      eval_every: evaluate on the full train/test sets every this many epochs.
-      patience: early stopping (Prechelt 1998): stop after this many evaluations without
-        a new lowest held-out loss; ``best_params`` holds the best model.
-      progress: show a tqdm bar over epochs.
-      segments: number of host calls of the compiled program (default 20 with progress,
-        else 1). Results do not depend on it.
+      task: declares the names and defaults.
+      given: swept values, each a scalar or an array of shape (H,) (scalars broadcast).
 
     Returns:
-      :class:`FitResult` with history arrays of shape (T,), T = num_epochs / eval_every
-      (shorter when early stopping ended the run).
+      ``(static, swept, H)``: ``static`` a sorted tuple of ``(name, default)`` for the
+      names not given, ``swept`` a dict of (H,) arrays.
 
     Raises:
-      FloatingPointError: naming the first step whose loss or gradient was NaN/inf.
+      ValueError: an undeclared name (listing the declared ones), arrays of different
+        lengths, non-finite values or values out of range.
     """
-    data = _check_data(data)
-    hp = _check_hparams(dict(hparams or {}), leading=None)
-    plan = _plan(data, num_epochs, batch_size, eval_every, patience, progress, segments)
-    carry, history = _run(
-        problem,
-        data,
-        hp,
-        key,
-        plan,
-        batched="none",
-        progress=progress,
-        desc="fit",
-        hp_names=hp.keys(),
-    )
-    return FitResult(
-        carry.state.params, carry.best_params, history, carry.best_epoch, carry.stop_epoch
-    )
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(task.hparams))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {unknown} for task {task.name!r}; it declares "
+            f"{sorted(task.hparams) or 'none'}."
+        )
+    lengths = {k: np.shape(v)[0] for k, v in given.items() if np.ndim(v) == 1}
+    bad = {k: np.shape(v) for k, v in given.items() if np.ndim(v) > 1}
+    if bad or len(set(lengths.values())) > 1:
+        raise ValueError(
+            "swept hyperparameters must be scalars or arrays of one common length (H,); got "
+            f"{ {k: np.shape(v) for k, v in given.items()} }. Use jreg.train.grid for products."
+        )
+    h = next(iter(lengths.values()), 1)
+    swept = {}
+    for name, value in given.items():
+        arr = np.broadcast_to(np.asarray(value), (h,))
+        _checks.check_finite(f"hyperparameter {name!r}", arr)
+        if name in NONNEGATIVE:
+            _checks.check_nonnegative(name, arr)
+        if name in UNIT_INTERVAL:
+            _checks.check_unit_interval(name, arr)
+        floating = not np.issubdtype(arr.dtype, np.integer)
+        swept[name] = jnp.asarray(arr, jnp.float32 if floating else jnp.int32)
+    static = tuple(sorted((k, v) for k, v in task.hparams.items() if k not in given))
+    return static, swept, h
 
 
-def grid(**axes) -> dict[str, jax.Array]:
+def grid(**axes) -> dict[str, np.ndarray]:
     """Cartesian product of hyperparameter lists, flattened to shape (H,) each.
 
-    ``grid(lr=[.1, .01], weight_decay=[0, 1e-3])`` gives 4 configs, lr varying slowest.
+    ``grid(lr=[.1, .01], weight_decay=[0, 1e-3])`` gives 4 configs, ``lr`` varying slowest.
     """
     names = list(axes)
     mesh = np.meshgrid(*[np.asarray(axes[n], np.float32) for n in names], indexing="ij")
-    return {n: jnp.asarray(m.reshape(-1)) for n, m in zip(names, mesh, strict=True)}
-
-
-def sweep(
-    problem: Problem,
-    data,
-    *,
-    seeds,
-    hparams: Mapping[str, Any] | None = None,
-    num_epochs: int,
-    batch_size: int,
-    eval_every: int = 1,
-    patience: int | None = None,
-    progress: bool = True,
-    segments: int | None = None,
-    strategy: str = "vmap",
-    sharding: jax.sharding.Sharding | str | None = "auto",
-) -> FitResult:
-    """Train every (hyperparameter, seed) pair as one ``vmap``-ed, jit-compiled program.
-
-    Args:
-      problem: see :func:`fit`.
-      data: see :func:`fit`; shared by all models.
-      seeds: ints of shape (S,) (or an int S meaning ``range(S)``).
-      hparams: dict of arrays, each of shape (H,) (zipped, not crossed: use :func:`grid`);
-        empty or None means H = 1.
-      num_epochs, batch_size, eval_every, patience, segments: as in :func:`fit`.
-      progress: tqdm bar over epochs (on by default for sweeps).
-      strategy: ``"vmap"`` (batched program), ``"map"`` (``lax.map``: one compiled
-        program, models run one after another) — same numbers, for benchmarking.
-      sharding: how the flattened (H*S,) config axis is laid out on devices.
-        ``"auto"`` (default): with one device, nothing; with D > 1 devices, split the
-        configs over ``min(D, H*S)`` of them (:func:`config_sharding`), padding the
-        config axis with copies of the last config to a multiple of that count (the
-        copies are dropped from the result). ``None``: no sharding. Or an explicit
-        ``jax.sharding.Sharding``, e.g. ``NamedSharding(Mesh(devices, ("cfg",)),
-        P("cfg"))``, padded the same way. Known issue (jax 0.10.2): on several XLA *CPU*
-        host devices, a LAPACK custom call (SVD, ``jnp.linalg.norm(w, 2)``, eigh) inside
-        the training program deadlocks; use power iteration there or ``sharding=None``.
-
-    Returns:
-      :class:`FitResult` whose every leaf has leading axes ``(H, S)``; entry ``[h, s]``
-      equals ``fit(problem, data, key=jax.random.key(seeds[s]), hparams={k: v[h]})``.
-    """
-    _checks.check_choice("strategy", strategy, ("vmap", "map"))
-    data = _check_data(data)
-    seeds = np.arange(seeds) if isinstance(seeds, int) else np.asarray(seeds)
-    if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
-        raise ValueError(f"seeds must be a non-empty 1-D array of ints, got {seeds!r}.")
-    hp_in = dict(hparams or {})
-    sizes = {np.shape(v)[0] if np.ndim(v) else None for v in hp_in.values()}
-    h = sizes.pop() if len(sizes) == 1 else (1 if not sizes else None)
-    if h is None:
-        raise ValueError(
-            "sweep hyperparameters must all have the same shape (H,); got "
-            f"{ {k: np.shape(v) for k, v in hp_in.items()} }."
-        )
-    hp = _check_hparams(hp_in, leading=h)
-    plan = _plan(data, num_epochs, batch_size, eval_every, patience, progress, segments)
-    s = seeds.size
-    # Flatten (H, S) -> C configs: hparams repeat over seeds, keys tile over hparams.
-    flat_hp = {k: jnp.repeat(v, s) for k, v in hp.items()}
-    keys = jax.vmap(jax.random.key)(jnp.asarray(np.tile(seeds, h), jnp.uint32))
-    num_configs = h * s
-    if isinstance(sharding, str):
-        _checks.check_choice("sharding", sharding, ("auto",))
-        n_dev = min(jax.device_count(), num_configs)
-        sharding = config_sharding(jax.devices()[:n_dev]) if n_dev > 1 else None
-    if sharding is not None:
-        n_dev = len(sharding.device_set)
-        pad = -num_configs % n_dev
-        if pad:  # copies of the last config, dropped again below
-            take = jnp.concatenate([jnp.arange(num_configs), jnp.full(pad, num_configs - 1)])
-            flat_hp = {k: v[take] for k, v in flat_hp.items()}
-            keys = keys[take]
-        flat_hp = jax.device_put(flat_hp, sharding)
-        keys = jax.device_put(keys, sharding)
-    carry, history = _run(
-        problem,
-        data,
-        flat_hp,
-        keys,
-        plan,
-        batched=strategy,
-        progress=progress,
-        desc=f"sweep {h}x{s}",
-        hp_names=hp.keys(),
-    )
-    unflat = lambda x: x[:num_configs].reshape((h, s) + x.shape[1:])
-    res = FitResult(
-        carry.state.params, carry.best_params, history, carry.best_epoch, carry.stop_epoch
-    )
-    return jax.tree_util.tree_map(unflat, res)
+    return {n: m.reshape(-1) for n, m in zip(names, mesh, strict=True)}
 
 
 def config_sharding(devices=None) -> jax.sharding.NamedSharding:
@@ -605,7 +322,217 @@ def config_sharding(devices=None) -> jax.sharding.NamedSharding:
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cfg"))
 
 
-def mean_std(x, axis: int = 1):
-    """Mean and standard deviation over the seed axis (default 1 for ``(H, S, ...)``)."""
-    x = np.asarray(x)
-    return x.mean(axis=axis), x.std(axis=axis)
+def _describe(task, stream, plan, static, swept, seeds, data) -> dict:
+    """JSON description of a run: a checkpoint of another run is refused."""
+    shapes = jax.tree.map(lambda a: [list(np.shape(a)), str(np.asarray(a).dtype)], data)
+    return json.loads(
+        json.dumps(
+            {
+                "task": task.name,
+                "stream": stream.name,
+                "plan": dataclasses.asdict(plan),
+                "static_hparams": {k: float(v) for k, v in static},
+                "hparams": {k: np.asarray(v).tolist() for k, v in swept.items()},
+                "seeds": seeds.tolist(),
+                "data": jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, list)),
+            },
+            default=str,
+        )
+    )
+
+
+def _raise_nan(nan_step, swept, seeds, h, s) -> None:
+    flat = np.asarray(nan_step)[: h * s]
+    c = int(np.argmin(np.where(flat >= 0, flat, np.iinfo(np.int32).max)))
+    vals = {k: float(np.asarray(v)[c // s]) for k, v in swept.items()}
+    raise FloatingPointError(
+        f"training produced NaN/inf at step {int(flat[c])} in config (h={c // s}, s={c % s}): "
+        f"seed {int(seeds[c % s])}, hparams {vals}; lower the learning rate or check the "
+        "data and the loss."
+    )
+
+
+def sweep(
+    task: Task,
+    data: PyTree,
+    *,
+    stream: Stream,
+    seeds,
+    num_steps: int,
+    eval_every: int,
+    hparams: Mapping[str, Any] | None = None,
+    monitor: str | None = None,
+    mode: str = "min",
+    patience: int | None = None,
+    progress: bool = True,
+    segments: int | None = None,
+    strategy: str = "vmap",
+    sharding: jax.sharding.Sharding | str | None = "auto",
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int = 1,
+) -> Result:
+    """Train every (hyperparameter, seed) pair as one ``vmap``-ed, jit-compiled program.
+
+    Args:
+      task: what to train (:class:`Task`, e.g. :func:`jreg.tasks.supervised`), or a
+        :class:`jreg.widths.Bucketed` family of padded tasks (swept bucket by bucket).
+      data: any pytree of arrays, shared by all configs (read by the stream and by
+        ``task.evaluate``), e.g. ``{"train": {"x", "y"}, "test": {"x", "y"}}``.
+      stream: the batch at each step (:mod:`jreg.streams`).
+      seeds: S seeds: ints in [0, 2**32) of shape (S,), or a count meaning ``range(S)``.
+      num_steps: training steps (a multiple of ``eval_every``).
+      eval_every: steps per evaluation period (a multiple of the stream's block, e.g.
+        whole epochs for :func:`jreg.streams.epochs`).
+      hparams: swept hyperparameters, each of shape (H,) (zipped, not crossed: use
+        :func:`grid`) or a scalar; every name must be declared by the task.
+      monitor: evaluated metric whose best value selects ``best_state`` (None: none).
+      mode: ``"min"`` or ``"max"``: what "best" means for ``monitor``.
+      patience: early stopping (Prechelt 1998): a config stops after this many
+        evaluations without a new best ``monitor`` value; its state is frozen from then.
+      progress: tqdm bar over steps.
+      segments: host calls of the compiled program (default: one per period up to 50
+        with ``progress``, else 1). Results do not depend on it.
+      strategy: ``"vmap"`` (batched) or ``"map"`` (``lax.map``, one config after another).
+      sharding: how the flattened (H*S,) config axis is laid out on devices. ``"auto"``:
+        with D > 1 devices, split over ``min(D, H*S)`` of them, padding the config axis
+        with copies of the last config (dropped again); ``None``: no sharding; or a
+        ``jax.sharding.Sharding``. Known issue (jax 0.10.2): on several XLA *CPU* host
+        devices, a LAPACK call (SVD, eigh) inside the program deadlocks; use power
+        iteration or ``sharding=None``.
+      checkpoint_dir: save the whole carry there (orbax) every ``checkpoint_every``
+        segments; calling the same sweep again resumes from the latest complete
+        checkpoint, bit-identically. A different run in the folder is a ValueError.
+      checkpoint_every: segments between checkpoints.
+
+    Returns:
+      :class:`Result` with leading axes ``(H, S)``. ``result[h, s]`` equals :func:`fit`
+      with ``hparams[h]`` and ``seeds[s]`` to float rounding; bit for bit when the sweep
+      has one config (XLA may order reductions differently at another vmap width).
+
+    Raises:
+      FloatingPointError: a step metric became NaN/inf (the step, (h, s), seed, hparams).
+      ValueError: bad arguments, data the task rejects, unknown hyperparameters.
+    """
+    from jreg import widths  # a Bucketed family is swept bucket by bucket
+
+    if isinstance(task, widths.Bucketed):
+        if checkpoint_dir is not None:
+            raise ValueError("checkpoint_dir is not supported for a Bucketed sweep yet.")
+        kw = dict(stream=stream, num_steps=num_steps, eval_every=eval_every, monitor=monitor)
+        kw.update(mode=mode, patience=patience, progress=progress, segments=segments)
+        kw.update(strategy=strategy, sharding=sharding)
+        return widths.sweep_buckets(task, data, hparams=hparams, seeds=seeds, **kw)
+    _checks.check_choice("strategy", strategy, ("vmap", "map"))
+    _checks.check_positive_int("checkpoint_every", checkpoint_every)
+    seeds = _check_seeds(seeds)
+    if task.check is not None:
+        task.check(data)
+    data = jax.tree.map(jnp.asarray, data)
+    static, swept, h = resolve_hparams(task, hparams)
+    plan = _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress, segments)
+    s = seeds.size
+    # Flatten (H, S) -> C configs: hparams repeat over seeds, keys tile over hparams.
+    flat_hp = {k: jnp.repeat(v, s) for k, v in swept.items()}
+    keys = jax.vmap(jax.random.key)(jnp.asarray(np.tile(seeds, h), jnp.uint32))
+    num_configs = h * s
+    if isinstance(sharding, str):
+        _checks.check_choice("sharding", sharding, ("auto",))
+        n_dev = min(jax.device_count(), num_configs)
+        sharding = config_sharding(jax.devices()[:n_dev]) if n_dev > 1 else None
+    if sharding is not None:
+        pad = -num_configs % len(sharding.device_set)
+        if pad:  # copies of the last config, dropped again below
+            take = np.concatenate([np.arange(num_configs), np.full(pad, num_configs - 1)])
+            flat_hp = {k: v[take] for k, v in flat_hp.items()}
+            keys = keys[take]
+        flat_hp, keys = jax.device_put((flat_hp, keys), sharding)
+
+    segment, init = _compiled(task, stream, plan, static, strategy)
+    carry, chunks, start = init(flat_hp, keys), [], 0
+    description = _describe(task, stream, plan, static, swept, seeds, data)
+    if checkpoint_dir is not None:
+        one = jax.eval_shape(lambda: _history_like(segment, carry, flat_hp, keys, data))
+        like = lambda done: (
+            carry,
+            jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(
+                    (x.shape[0], done * plan.periods_per_segment) + x.shape[2:], x.dtype
+                ),
+                one,
+            ),
+        )
+        restored = checkpoint.restore(checkpoint_dir, like, description)
+        if restored is not None:
+            start, (host_carry, history) = restored
+            carry = jax.device_put(host_carry, sharding) if sharding else host_carry
+            carry = jax.tree.map(jnp.asarray, carry)
+            chunks = [history] if start else []
+    bar = tqdm(total=num_steps, desc=f"{task.name} {h}x{s}", unit="step", disable=not progress)
+    steps_per_segment = plan.periods_per_segment * plan.eval_every
+    bar.update(start * steps_per_segment)
+    for seg in range(start, plan.num_segments):
+        carry, hist = segment(
+            carry, flat_hp, keys, data, jnp.asarray(seg * plan.periods_per_segment)
+        )
+        chunks.append(hist)
+        bar.update(steps_per_segment)
+        if np.any(np.asarray(carry.nan_step) >= 0):
+            bar.close()
+            _raise_nan(carry.nan_step, swept, seeds, h, s)
+        done = plan.patience is not None and bool(np.all(np.asarray(carry.stopped)))
+        if checkpoint_dir is not None and ((seg + 1) % checkpoint_every == 0 or done):
+            history = _concat(chunks)
+            chunks = [history]
+            checkpoint.save(checkpoint_dir, seg + 1, (carry, history), description)
+        if done:
+            break
+    bar.close()
+    history = _concat(chunks)
+    best = carry.best_state if plan.monitor is not None else carry.state
+    res = Result(carry.state, best, history, carry.best_step, carry.stop_step)
+    return jax.tree.map(lambda x: x[:num_configs].reshape((h, s) + x.shape[1:]), res)
+
+
+def _history_like(segment, carry, hp, keys, data):
+    """Abstract history of all segments so far (for restoring a checkpoint)."""
+    return segment(carry, hp, keys, data, jnp.asarray(0))[1]
+
+
+def _concat(chunks):
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *chunks)
+
+
+def fit(
+    task: Task,
+    data: PyTree,
+    *,
+    stream: Stream,
+    seed: int,
+    num_steps: int,
+    eval_every: int,
+    hparams: Mapping[str, float] | None = None,
+    **kwargs,
+) -> Result:
+    """Train one config: :func:`sweep` with one seed and scalar hyperparameters.
+
+    Same arguments as :func:`sweep` (``seed`` an int instead of ``seeds``); the result has
+    no leading axes. It runs the same program as a one-config sweep (bit-identical).
+    """
+    for name, value in (hparams or {}).items():
+        if np.ndim(value):
+            raise ValueError(
+                f"fit needs scalar hyperparameters; {name!r} has shape {np.shape(value)}."
+            )
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("sharding", None)
+    res = sweep(
+        task,
+        data,
+        stream=stream,
+        seeds=[seed],
+        num_steps=num_steps,
+        eval_every=eval_every,
+        hparams=hparams,
+        **kwargs,
+    )
+    return res[0, 0]

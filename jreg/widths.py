@@ -1,29 +1,24 @@
-"""Train networks of *different widths* together: padding + unit masks, bucketed by size.
+"""Sweeps over a *size* axis: padded models, bucketed by size, through the same sweep.
 
-A width-``h`` MLP is embedded in a width-``W`` one (``W >= h``): hidden units ``>= h``
-are multiplied by zero after the activation, so the padded network computes exactly the
-small one and its padded weights receive exactly zero gradient (tested in
-``tests/test_models.py``). Width then becomes an ordinary array hyperparameter and
-:func:`jreg.train.sweep` can ``vmap`` over it. Padding everything to the largest width
-would multiply the work (20 geometric widths from 2 to 300 padded to 300 cost ~8x the
-unpadded sum), so :func:`bucket_widths` groups widths of similar size and each bucket
-is padded only to its own largest member.
-
-Label noise as a hyperparameter: :func:`pack_labels` stores clean and noisy labels in
-one integer array, and the problem decodes them with ``hp["noisy"]`` so that clean and
-noisy runs share one compiled program.
+A width-``h`` MLP is embedded in a width-``W`` one (``W >= h``, :func:`jreg.nets.padded_mlp`):
+padded units are masked to zero, so the padded network computes exactly the small one
+and width becomes an ordinary swept hyperparameter. Padding everything to the largest
+width would multiply the work (20 geometric widths from 2 to 300 padded to 300 cost ~8x
+the unpadded sum), so a :class:`Bucketed` task family is swept in buckets of similar
+sizes (:func:`bucket_widths`), each padded only to its own largest member.
+``jreg.train.sweep(Bucketed(...), ...)`` returns the usual :class:`jreg.train.Result`
+with leading ``(H, S)`` axes; states are zero-padded to the largest bucket's shapes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jreg import _checks, losses, models, train
+from jreg import _checks, train
 
 
 def geometric_widths(lo: int, hi: int, num: int) -> np.ndarray:
@@ -101,204 +96,85 @@ def bucket_widths(
     return buckets[::-1]
 
 
-def flip_labels(
-    key: jax.Array, y, num_classes: int, fraction: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Replace exactly ``round(fraction * N)`` labels by a uniformly drawn *different* class.
+@dataclasses.dataclass(frozen=True, eq=False)
+class Bucketed:
+    """A family of tasks padded to a size: ``make(max_size)`` reads ``hp[key] <= max_size``.
 
-    Returns:
-      ``(y_noisy (N,), flipped (N,) bool)``.
+    Attributes:
+      make: ``max_size -> jreg.train.Task`` (e.g. a supervised task of
+        :func:`jreg.nets.padded_mlp` with ``max_width=max_size``).
+      key: the size hyperparameter (swept; integer-valued).
+      cost: work of one config padded to a size (e.g. FLOPs per step), for bucketing.
+      overhead: fixed cost of one more bucket (compilation, dispatch), same units.
+      max_buckets: optional cap on the number of buckets.
     """
-    _checks.check_closed_unit_interval("fraction", fraction)
-    y = np.asarray(y)
-    _checks.check_labels("y", y, num_classes)
-    k_idx, k_new = jax.random.split(key)
-    n_flip = int(round(fraction * y.shape[0]))
-    idx = np.asarray(jax.random.permutation(k_idx, y.shape[0]))[:n_flip]
-    offset = np.asarray(jax.random.randint(k_new, (n_flip,), 1, num_classes))
-    y_noisy = y.copy()
-    y_noisy[idx] = (y[idx] + offset) % num_classes
-    flipped = np.zeros(y.shape, bool)
-    flipped[idx] = True
-    return y_noisy.astype(np.int32), flipped
+
+    make: Callable[[int], train.Task]
+    key: str = "width"
+    cost: Callable[[int], float] = float
+    overhead: float = 0.0
+    max_buckets: int | None = None
 
 
-def pack_labels(y_clean, y_noisy, num_classes: int) -> np.ndarray:
-    """One int array holding both label sets: ``clean + num_classes * noisy``."""
-    return (np.asarray(y_clean) + num_classes * np.asarray(y_noisy)).astype(np.int32)
+def _pad_to(x: np.ndarray, shape: tuple, fill) -> np.ndarray:
+    out = np.full(shape, fill, x.dtype)
+    out[tuple(slice(0, n) for n in x.shape)] = x
+    return out
 
 
-def unpack_labels(y_packed: jax.Array, noisy, num_classes: int) -> jax.Array:
-    """Noisy labels where ``noisy`` is true (may be traced), clean ones otherwise."""
-    return jnp.where(noisy > 0, y_packed // num_classes, y_packed % num_classes)
+def sweep_buckets(family: Bucketed, data, *, hparams, seeds, **kwargs) -> train.Result:
+    """:func:`jreg.train.sweep` of a :class:`Bucketed` family, one sweep per bucket.
 
-
-def _padding_stable_normal(key: jax.Array, rows: int, cols: int) -> jax.Array:
-    """``(rows, cols)`` standard normals whose entry ``(i, j)`` depends only on (key, i, j).
-
-    Column ``j`` is a 1-D draw with ``fold_in(key, j)``; JAX's (partitionable) threefry
-    1-D draws are prefix-stable, so the top-left block of a padded matrix is the same for
-    every padded size: a width trains from the same initialisation whichever bucket (and
-    so whichever device count) it lands in. ``tests/test_widths.py`` pins this.
+    Configs are grouped by ``hparams[family.key]`` into buckets (:func:`bucket_widths`
+    with the sweep's device count); each bucket is one vmapped sweep of
+    ``family.make(max size in the bucket)``. The results are put back in config order:
+    histories as they are (shorter early-stopped ones NaN-padded), states zero-padded
+    (exact for padded models, whose padded entries are zero).
     """
-    draw = lambda j: jax.random.normal(jax.random.fold_in(key, j), (rows,))
-    return jax.vmap(draw)(jnp.arange(cols)).T
-
-
-def padded_mlp_problem(
-    *,
-    in_dim: int,
-    num_classes: int,
-    max_width: int,
-    optimizer: Callable[[dict], optax.GradientTransformation],
-    num_hidden: int = 2,
-    activation: str = "relu",
-    init: str = "he",
-) -> train.Problem:
-    """MLP ``in -> h x num_hidden -> classes`` padded to ``max_width``; ``h = hp["width"]``.
-
-    Initialisation matches an unpadded width-``h`` network: ``init`` scales use the real
-    fan-in ``h`` (not ``max_width``), and padded entries start at zero. Training labels
-    are decoded from packed labels with ``hp["noisy"]`` (see :func:`pack_labels`); test
-    labels are always clean. ``evaluate`` reports ``train_error`` against the labels the
-    model was trained on and ``test_error`` against clean test labels.
-
-    Args:
-      in_dim, num_classes: input and output sizes.
-      max_width: padded hidden width W (every ``hp["width"]`` must be <= W).
-      optimizer: ``hp -> GradientTransformation``.
-      num_hidden: hidden layers.
-      activation: hidden non-linearity.
-      init: ``"he"`` or ``"lecun"`` scaling with the real fan-in.
-
-    Returns:
-      A :class:`jreg.train.Problem`.
-    """
-    _checks.check_positive_int("max_width", max_width)
-    models.activation_fn(activation)
-    gain = {"he": 2.0, "lecun": 1.0}
-    _checks.check_choice("init", init, gain)
-    k = num_classes
-
-    def masks(hp):
-        width = jnp.asarray(hp["width"]).astype(jnp.int32)  # float or int hparam
-        m = (jnp.arange(max_width) < width).astype(jnp.float32)
-        return [m] * num_hidden
-
-    def init_fn(key, hp):
-        h = jnp.asarray(hp["width"], jnp.float32)
-        m = masks(hp)[0]
-        sizes = [in_dim] + [max_width] * num_hidden + [k]
-        fan_in = [jnp.asarray(in_dim, jnp.float32)] + [h] * num_hidden
-        keys = jax.random.split(key, len(sizes) - 1)
-        params = []
-        for i, (kk, a, b) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
-            w = _padding_stable_normal(kk, a, b) * jnp.sqrt(gain[init] / fan_in[i])
-            row = m if i > 0 else jnp.ones((a,))
-            col = m if i < num_hidden else jnp.ones((b,))
-            params.append({"w": w * row[:, None] * col[None, :], "b": jnp.zeros((b,))})
-        return params
-
-    def logits_fn(params, x, hp):
-        return models.mlp_apply(params, x, activation=activation, unit_masks=masks(hp))
-
-    def loss_fn(params, x, y, *, key, hp):
-        del key
-        return losses.cross_entropy(logits_fn(params, x, hp), unpack_labels(y, hp["noisy"], k))
-
-    def evaluate(params, data, hp):
-        x_tr, y_tr, x_te, y_te = data
-        out = {}
-        for name, x, y in (
-            ("train", x_tr, unpack_labels(y_tr, hp["noisy"], k)),
-            ("test", x_te, y_te % k),
-        ):
-            logits = logits_fn(params, x, hp)
-            out[f"{name}_loss"] = losses.cross_entropy(logits, y)
-            # mean of mistakes (not 1 - accuracy): exactly 0 when every example is right
-            out[f"{name}_error"] = jnp.mean(jnp.argmax(logits, -1) != y)
-        return out
-
-    return train.Problem(init_fn, loss_fn, logits_fn, optimizer, evaluate=evaluate)
-
-
-def width_sweep(
-    widths: Sequence[int],
-    data,
-    *,
-    seeds,
-    noise_levels: Sequence[int] = (1,),
-    optimizer: Callable[[dict], optax.GradientTransformation],
-    num_epochs: int,
-    batch_size: int,
-    eval_every: int,
-    num_buckets: int | None = None,
-    num_hidden: int = 2,
-    activation: str = "relu",
-    progress: bool = True,
-    strategy: str = "vmap",
-) -> dict:
-    """Train every (width, noise flag, seed) triple, one vmapped program per width bucket.
-
-    Args:
-      widths: hidden widths.
-      data: ``(x_train, y_packed, x_test, y_test)`` with packed training labels.
-      seeds: seeds (S,) or a count.
-      noise_levels: values of ``hp["noisy"]`` to run (0 = clean labels, 1 = noisy).
-      optimizer: ``hp -> GradientTransformation``.
-      num_epochs, batch_size, eval_every: as in :func:`jreg.train.sweep`.
-      num_buckets: cap on buckets (default: chosen by :func:`bucket_widths`).
-      num_hidden, activation: architecture.
-      progress: progress bars.
-      strategy: ``"vmap"`` or ``"map"`` inside each bucket.
-
-    Returns:
-      dict with ``widths`` (P,), ``buckets`` and history arrays of shape
-      ``(len(noise_levels), P, S, T)`` for every history key (``epoch``, ``step``,
-      ``train_error``, ``test_error``, ``train_loss``, ``test_loss``...).
-    """
-    widths = np.asarray(sorted(int(w) for w in widths))
-    in_dim, k = int(np.shape(data[0])[1]), int(np.max(np.asarray(data[3]))) + 1
-    b = batch_size
-    # Per-step work of one padded model (forward + backward ~ 3x forward FLOPs); the
-    # overhead of a bucket is set to that of a width-64 model's run (compile + dispatch).
-    cost = lambda w: 3 * b * (in_dim * w + (num_hidden - 1) * w * w + w * k)
-    noise_levels = np.asarray(noise_levels, np.float32)
+    hparams = {k: np.asarray(v) for k, v in (hparams or {}).items()}
+    if family.key not in hparams or hparams[family.key].ndim != 1:
+        raise ValueError(f"a Bucketed sweep needs hparams[{family.key!r}] of shape (H,).")
+    sizes = hparams[family.key]
+    if np.any(sizes < 1) or np.any(sizes != np.round(sizes)):
+        raise ValueError(f"hparams[{family.key!r}] must hold positive integers, got {sizes}.")
+    h = sizes.size
     num_seeds = seeds if isinstance(seeds, int) else len(seeds)
+    unique = sorted({int(v) for v in sizes})
     buckets = bucket_widths(
-        widths,
-        cost=cost,
-        overhead=cost(64) * 4,
-        max_buckets=num_buckets,
-        configs_per_width=len(noise_levels) * num_seeds,
+        unique,
+        cost=family.cost,
+        overhead=family.overhead,
+        max_buckets=family.max_buckets,
+        configs_per_width=max(1, h // len(unique)) * num_seeds,
         num_devices=jax.device_count(),
     )
-    per_width: dict[int, dict] = {}
+    parts = []
     for bucket in buckets:
-        problem = padded_mlp_problem(
-            in_dim=in_dim,
-            num_classes=k,
-            max_width=max(bucket),
-            optimizer=optimizer,
-            num_hidden=num_hidden,
-            activation=activation,
-        )
-        hp = train.grid(noisy=noise_levels, width=np.asarray(bucket, np.float32))
+        idx = np.flatnonzero(np.isin(sizes.astype(int), bucket))
         res = train.sweep(
-            problem,
+            family.make(max(bucket)),
             data,
+            hparams={k: v[idx] for k, v in hparams.items()},
             seeds=seeds,
-            hparams=hp,
-            num_epochs=num_epochs,
-            batch_size=batch_size,
-            eval_every=eval_every,
-            progress=progress,
-            strategy=strategy,
+            **kwargs,
         )
-        hist = jax.tree.map(np.asarray, res.history)
-        for j, w in enumerate(bucket):
-            rows = [i * len(bucket) + j for i in range(len(noise_levels))]
-            per_width[w] = {name: v[rows] for name, v in hist.items()}
-    names = per_width[int(widths[0])].keys()
-    stacked = {n: np.stack([per_width[int(w)][n] for w in widths], axis=1) for n in names}
-    return {"widths": widths, "buckets": buckets, **stacked}
+        parts.append((idx, jax.tree.map(np.asarray, res)))
+
+    def assemble(*leaves, fill):
+        shape = tuple(max(s) for s in zip(*(x.shape[1:] for x in leaves), strict=True))
+        out = np.full((h,) + shape, fill, leaves[0].dtype)
+        for (idx, _), x in zip(parts, leaves, strict=True):
+            out[idx] = _pad_to(x, x.shape[:1] + shape, fill)
+        return out
+
+    results = [r for _, r in parts]
+    nan = lambda *xs: assemble(*xs, fill=np.nan if xs[0].dtype.kind == "f" else -1)
+    return train.Result(
+        state=jax.tree.map(lambda *xs: assemble(*xs, fill=0), *[r.state for r in results]),
+        best_state=jax.tree.map(
+            lambda *xs: assemble(*xs, fill=0), *[r.best_state for r in results]
+        ),
+        history=jax.tree.map(nan, *[r.history for r in results]),
+        best_step=assemble(*[r.best_step for r in results], fill=0),
+        stop_step=assemble(*[r.stop_step for r in results], fill=0),
+    )

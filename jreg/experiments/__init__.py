@@ -1,8 +1,11 @@
 """Reproductions of classic regularization results, one module per experiment.
 
 Each module defines ``DESCRIPTION`` (one line), ``get_config(quick: bool) -> dict`` (the
-reference setup, or a tiny one with ``quick``) and ``run(config, *, progress) ->
-Outcome``. :func:`jreg.experiments.runner.run_experiment` adds the bookkeeping: PNG,
+reference setup, or a tiny one with ``quick``), ``compute(config, *, progress) -> dict``
+(every number; the keys ``"headline"`` (a few labelled numbers for the report table) and
+``"notes"`` (sentences computed from the numbers, never written in advance) are moved
+into the report) and ``figure(numbers, config) -> matplotlib Figure`` (draws only, no
+training). :func:`jreg.experiments.runner.run_experiment` adds the bookkeeping: PNG,
 JSON with the config / jax version / wall time, and a section of ``report.md``.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -17,23 +16,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from jreg import experiments  # noqa: E402
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What an experiment's ``run`` returns.
-
-    Attributes:
-      figure: the matplotlib figure a researcher would draw.
-      numbers: every number behind the figure (JSON-serialisable after ``to_json``).
-      headline: a few labelled headline numbers for the report table.
-      notes: sentences for the report (e.g. which dataset was used and why).
-    """
-
-    figure: Any
-    numbers: dict
-    headline: dict
-    notes: list = dataclasses.field(default_factory=list)
 
 
 def to_json(x):
@@ -99,19 +81,22 @@ def run_experiment(
     config.update(overrides or {})
     os.makedirs(out, exist_ok=True)
     start = time.perf_counter()
-    outcome: Outcome = module.run(config, progress=progress)
+    numbers = module.compute(config, progress=progress)
     wall = time.perf_counter() - start
+    headline = numbers.pop("headline")
+    notes = numbers.pop("notes", [])
+    fig = module.figure(numbers, config)
     png = os.path.join(out, f"{name}.png")
-    outcome.figure.savefig(png, dpi=110, bbox_inches="tight")
-    plt.close(outcome.figure)
+    fig.savefig(png, dpi=110, bbox_inches="tight")
+    plt.close(fig)
     record = {
         "name": name,
         "description": module.DESCRIPTION,
         "quick": quick,
         "config": to_json(config),
-        "headline": to_json(outcome.headline),
-        "numbers": to_json(outcome.numbers),
-        "notes": outcome.notes,
+        "headline": to_json(headline),
+        "numbers": to_json(numbers),
+        "notes": notes,
         "wall_time_s": round(wall, 2),
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
@@ -123,10 +108,10 @@ def run_experiment(
     with open(os.path.join(out, "report.md"), "a") as f:
         f.write(f"## {name}{' (quick)' if quick else ''}\n\n{module.DESCRIPTION}\n\n")
         f.write(f"![{name}]({name}.png)\n\n| quantity | value |\n|---|---|\n")
-        for k, v in outcome.headline.items():
+        for k, v in headline.items():
             f.write(f"| {k} | {_fmt(to_json(v))} |\n")
         f.write(f"| wall time (s) | {wall:.1f} |\n\n")
-        for note in outcome.notes:
+        for note in notes:
             f.write(f"- {note}\n")
         f.write("\n")
     return record

@@ -1,0 +1,111 @@
+"""Checkpoints of a sweep's whole carry with orbax-checkpoint, for bit-identical resume.
+
+A checkpoint holds everything the next segment of :func:`jreg.train.sweep` reads: the
+loop carry (task state, best state, early-stopping counters, step), the history so far,
+the number of segments done and a JSON description of the run (the config). PRNG keys
+inside the state are stored as key data (``jax.random.key_data``) and re-wrapped on
+restore. orbax writes each checkpoint into a temporary folder and renames it when
+complete, so a run killed mid-write leaves the previous checkpoint as the latest one; a
+half-written folder is never read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+PyTree = Any
+
+
+def _manager(directory: str):
+    import orbax.checkpoint as ocp  # heavy import, only when checkpointing
+
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, enable_async_checkpointing=False)
+    return ocp, ocp.CheckpointManager(os.path.abspath(directory), options=options)
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_host(tree: PyTree) -> dict[str, np.ndarray]:
+    leaves = jax.tree.leaves(tree)
+    return {
+        f"{i:05d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+        for i, x in enumerate(leaves)
+    }
+
+
+def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
+    """Save ``tree`` (any pytree of arrays, keys allowed) after ``segment`` segments.
+
+    Args:
+      directory: checkpoint folder (created).
+      segment: number of segments completed (the checkpoint's step number).
+      tree: the carry and history.
+      config: JSON-serialisable description of the run, checked on restore.
+    """
+    ocp, mngr = _manager(directory)
+    mngr.save(
+        segment,
+        args=ocp.args.Composite(
+            leaves=ocp.args.StandardSave(_to_host(tree)), config=ocp.args.JsonSave(config)
+        ),
+        force=True,
+    )
+    mngr.wait_until_finished()
+    mngr.close()
+
+
+def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
+    """Restore the latest complete checkpoint, or None if there is none.
+
+    Args:
+      directory: checkpoint folder.
+      like: ``segments_done -> pytree`` with the structure, shapes and dtypes to restore
+        into (arrays or ``jax.ShapeDtypeStruct``; key-typed leaves are re-wrapped as keys).
+      config: the run's description; must equal the saved one.
+
+    Returns:
+      ``(segments_done, tree)`` with numpy leaves (keys as typed key arrays).
+
+    Raises:
+      ValueError: the folder holds a checkpoint of a different run.
+    """
+    if not os.path.isdir(directory):
+        return None
+    ocp, mngr = _manager(directory)
+    step = mngr.latest_step()
+    if step is None:
+        mngr.close()
+        return None
+    saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    want = json.loads(json.dumps(config))
+    if saved != want:
+        mngr.close()
+        diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
+        raise ValueError(
+            f"checkpoint_dir {directory!r} holds a different run (differs in {diff}); "
+            "use another folder or delete it."
+        )
+    leaves, treedef = jax.tree.flatten(like(step))
+    abstract = {
+        f"{i:05d}": np.zeros(
+            x.shape + (jax.random.key_data(jax.random.key(0)).shape if _is_key(x) else ()),
+            np.uint32 if _is_key(x) else x.dtype,
+        )
+        for i, x in enumerate(leaves)
+    }
+    got = mngr.restore(step, args=ocp.args.Composite(leaves=ocp.args.StandardRestore(abstract)))[
+        "leaves"
+    ]
+    mngr.close()
+    out = [
+        jax.random.wrap_key_data(np.asarray(got[f"{i:05d}"])) if _is_key(x) else got[f"{i:05d}"]
+        for i, x in enumerate(leaves)
+    ]
+    return step, jax.tree.unflatten(treedef, out)
