@@ -4,7 +4,7 @@
 optimizer and named penalties into a :class:`jreg.train.Task`. Data is a dict of splits,
 each a dict of arrays with a leading example axis: ``{"train": {"x", "y"}, "test": {"x",
 "y"}}`` (:func:`split_data` builds it). The task's state is ``{"params", "opt_state",
-"model_state"}``.
+"model_state"}`` (plus ``"init_params"`` with ``keep_init``).
 
 The training objective at a step is ``loss(out, target) + Σ_r hp[r] · penalty_r(params,
 batch, aux)``; each regularizer name is a declared hyperparameter (default 0 unless
@@ -87,6 +87,7 @@ def supervised(
     track: Callable[[PyTree, Mapping], dict] | None = None,
     splits: tuple[str, ...] = ("train", "test"),
     example_x: jax.Array | None = None,
+    keep_init: bool = False,
     name: str = "supervised",
 ) -> Task:
     """A supervised-learning :class:`jreg.train.Task`.
@@ -113,6 +114,8 @@ def supervised(
         (unregularized, no smoothing), and for classification ``{split}_accuracy`` and
         ``{split}_error`` (mean of mistakes: exactly 0 at interpolation).
       example_x: an input batch for shapes (flax linen modules).
+      keep_init: also keep the initial parameters in the state (``state["init_params"]``),
+        e.g. for ``track`` functions that measure the change from initialisation.
       name: task name.
 
     Returns:
@@ -139,11 +142,12 @@ def supervised(
 
     def init(key, hp):
         params, model_state = model.init(key, hp)
-        return {
+        state = {
             "params": params,
             "opt_state": get_opt(hp).init(params),
             "model_state": model_state,
         }
+        return {**state, "init_params": params} if keep_init else state
 
     def objective(params, model_state, batch, key, hp):
         k_aug, k_model = jax.random.split(key)
@@ -162,7 +166,7 @@ def supervised(
         )
         updates, opt_state = get_opt(hp).update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        new = {"params": params, "opt_state": opt_state, "model_state": model_state}
+        new = {**state, "params": params, "opt_state": opt_state, "model_state": model_state}
         return new, {"train_objective": obj}
 
     def evaluate(state, data, hp):
