@@ -71,8 +71,9 @@ def linen(module, example_x: jax.Array) -> Model:
     def apply(params, state, x, *, key, train, hp):
         del hp
         mutable = [*state, "intermediates"] if train else ["intermediates"]
+        rngs = {} if key is None else {"dropout": key}
         out, new = module.apply(
-            {"params": params, **state}, x, train=train, rngs={"dropout": key}, mutable=mutable
+            {"params": params, **state}, x, train=train, rngs=rngs, mutable=mutable
         )
         new = dict(new)
         aux = new.pop("intermediates", {})
@@ -205,6 +206,7 @@ def bn_mlp(
     ghost_size: int | None = None,
     activation: str = "relu",
     momentum: float = 0.9,
+    eps: float = 1e-5,
 ) -> Model:
     """MLP with (ghost) batch norm after every hidden linear layer; running stats as state.
 
@@ -218,7 +220,9 @@ def bn_mlp(
       widths: layer sizes, e.g. ``(40, 128, 128, 10)``.
       ghost_size: examples per ghost batch (must divide the batch size), or None.
       activation: hidden non-linearity.
-      momentum: running-average momentum.
+      momentum: running-average momentum (0: the state becomes the statistics of the
+        last training batch, e.g. population statistics from one pass over the data).
+      eps: variance epsilon (it alone breaks the layer's invariance to scaling ``w``).
     """
     act = models.activation_fn(activation)
 
@@ -239,7 +243,7 @@ def bn_mlp(
             z = x @ layer["w"]
             g = (ghost_size or z.shape[0]) if train else z.shape[0]
             z, stats = models.ghost_batch_norm(
-                z, ghost_size=g, params=bn, state=stats, train=train, momentum=momentum
+                z, ghost_size=g, params=bn, state=stats, train=train, momentum=momentum, eps=eps
             )
             new_stats.append(stats)
             x = act(z)

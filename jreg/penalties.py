@@ -367,24 +367,39 @@ def _as_matrix(matrix: jax.Array) -> jax.Array:
 
 
 def power_iteration(
-    matrix: jax.Array, v: jax.Array, num_iters: int = 1
+    matrix: jax.Array,
+    v: jax.Array,
+    num_iters: int = 1,
+    *,
+    max_iters: int | None = None,
+    tol: float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Power iteration for the largest singular value (Miyato et al. 2018, Alg. 1).
 
     With ``W = matrix.reshape(-1, n)`` and ``n = matrix.shape[-1]``, each iteration does
     ``u = W v / ‖W v‖``, ``v = Wᵀ u / ‖Wᵀ u‖``; then ``σ = ‖W v‖ = uᵀ W v``. ``v`` is the
     RIGHT singular vector estimate, shape ``(matrix.shape[-1],)``, so a transform can
-    keep one per matrix and warm-start with ``num_iters=1`` per step.
+    keep one per matrix and warm-start with ``num_iters=1`` per step. If ``W`` maps ``v``
+    to zero the vector is kept (and ``σ = 0``), so a zero matrix does not destroy a warm
+    start. This is the library's one power iteration (the penalties here and
+    :func:`jreg.transforms.spectral_norm_constraint` call it).
 
-    No ``stop_gradient`` is applied: σ is differentiable w.r.t. ``matrix`` through the
-    iterations, and once converged ``∂σ/∂W ≈ u vᵀ``.
+    With ``max_iters`` (> ``num_iters``) the iteration continues after ``num_iters`` steps
+    (a ``lax.while_loop``) until the estimate grows by at most ``tol·σ`` in one step or
+    ``max_iters`` steps ran; this adaptive form is not reverse-differentiable.
+
+    Without ``max_iters`` no ``stop_gradient`` is applied: σ is differentiable w.r.t.
+    ``matrix`` through the iterations, and once converged ``∂σ/∂W ≈ u vᵀ``.
 
     Args:
       matrix: array of ndim >= 2; leading axes are flattened (the reshape convention
         of Miyato et al.; for convolutions this is not the operator norm).
       v: start vector of shape ``(matrix.shape[-1],)``; it is normalised first and must
         not be orthogonal to the top right singular vector.
-      num_iters: static number of iterations (>= 0; 0 evaluates ``‖W v̂‖``).
+      num_iters: static number of iterations (>= 0; 0 evaluates ``‖W v̂‖``); with
+        ``max_iters`` the minimum number.
+      max_iters: static maximum number of iterations (adaptive stop), or None.
+      tol: relative growth of the estimate per step below which the adaptive form stops.
 
     Returns:
       ``(sigma, v)``: scalar estimate of σ_max (a lower bound), and the updated unit
@@ -395,21 +410,47 @@ def power_iteration(
         w = w.astype(jnp.float32)
     if not isinstance(num_iters, int | np.integer) or num_iters < 0:
         raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}.")
+    if max_iters is not None and (
+        not isinstance(max_iters, int | np.integer) or max_iters < num_iters
+    ):
+        raise ValueError(f"max_iters must be an int >= num_iters={num_iters}, got {max_iters!r}.")
+    _checks.check_nonnegative("tol", tol)
     v = jnp.asarray(v)
     if v.shape != (w.shape[1],):
         raise ValueError(f"v must have shape (matrix.shape[-1],) = ({w.shape[1]},), got {v.shape}.")
-    return _power_iteration(w, v.astype(w.dtype), int(num_iters))
+    max_iters = int(num_iters if max_iters is None else max_iters)
+    return _power_iteration(w, v.astype(w.dtype), int(num_iters), max_iters, float(tol))
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def _power_iteration(w: jax.Array, v: jax.Array, num_iters: int) -> tuple[jax.Array, jax.Array]:
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _power_iteration(
+    w: jax.Array, v: jax.Array, min_iters: int, max_iters: int, tol: float
+) -> tuple[jax.Array, jax.Array]:
     """Compiled body of :func:`power_iteration` (cached across eager calls)."""
 
-    def body(_, v):
-        u = _normalize(w @ v)
-        return _normalize(w.T @ u)
+    def body(v):  # -> (‖W v‖, next v); a v that W maps to zero is kept
+        wv = w @ v
+        wtu = w.T @ _normalize(wv)
+        sq = jnp.sum(wtu * wtu)
+        keep = sq > jnp.finfo(sq.dtype).tiny
+        return _safe_norm_sq_to_norm(jnp.sum(wv * wv)), jnp.where(keep, _normalize(wtu), v)
 
-    v = lax.fori_loop(0, num_iters, body, _normalize(v))
+    v = _normalize(v)
+    if max_iters == min_iters:
+        v = lax.fori_loop(0, min_iters, lambda _, v: body(v)[1], v)
+    else:  # carry (i, v, estimate before the last step, last estimate)
+
+        def cond(c):
+            i, _, prev, sigma = c
+            return (i < min_iters) | ((i < max_iters) & (sigma - prev > tol * sigma))
+
+        def step(c):
+            i, v, _, sigma = c
+            new_sigma, v = body(v)
+            return i + 1, v, sigma, new_sigma
+
+        zero = jnp.zeros((), w.dtype)
+        _, v, _, _ = lax.while_loop(cond, step, (jnp.zeros((), jnp.int32), v, zero, zero))
     sigma = _safe_norm_sq_to_norm(jnp.sum(jnp.square(w @ v)))
     return sigma, v
 

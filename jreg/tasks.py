@@ -178,9 +178,14 @@ def supervised(
             )
             y = get_target(batch, hp)
             out[f"{split}_loss"] = data_loss(pred, y, batch, hp, False)
-            if loss in CLASSIFICATION:
+            if loss == "cross_entropy":
                 out[f"{split}_accuracy"] = metrics.accuracy(pred, y)
                 out[f"{split}_error"] = jnp.mean(jnp.argmax(pred, -1) != y)
+            elif loss == "token_cross_entropy":  # over the tokens the mask counts
+                mask = batch.get("mask", jnp.ones(y.shape, bool)).astype(jnp.float32)
+                right = (jnp.argmax(pred, -1) == y).astype(jnp.float32)
+                out[f"{split}_accuracy"] = jnp.sum(right * mask) / jnp.maximum(mask.sum(), 1.0)
+                out[f"{split}_error"] = 1.0 - out[f"{split}_accuracy"]
             if eval_metrics is not None:
                 extra = eval_metrics(pred, y, batch, hp)
                 out.update({f"{split}_{k}": v for k, v in extra.items()})

@@ -23,9 +23,13 @@ written between them. Results do not depend on the segmentation.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
+import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -341,10 +345,32 @@ def _describe(task, stream, plan, static, swept, seeds, data) -> dict:
     )
 
 
+_CHECKPOINTS: contextvars.ContextVar = contextvars.ContextVar("jreg_checkpoints", default=None)
+
+
+@contextlib.contextmanager
+def checkpointing(folder: str, every: int = 5):
+    """Inside this block every :func:`sweep` without its own ``checkpoint_dir`` checkpoints.
+
+    Each sweep gets the subfolder ``folder/<task name>-<hash of its description>``, so
+    rerunning the same code inside the same block resumes every sweep from its latest
+    checkpoint (what ``jreg run NAME --resume`` does) and finished sweeps are not redone.
+
+    Args:
+      folder: parent folder of the sweeps' checkpoints.
+      every: segments between checkpoints.
+    """
+    token = _CHECKPOINTS.set((folder, every))
+    try:
+        yield
+    finally:
+        _CHECKPOINTS.reset(token)
+
+
 def _raise_nan(nan_step, swept, seeds, h, s) -> None:
     flat = np.asarray(nan_step)[: h * s]
     c = int(np.argmin(np.where(flat >= 0, flat, np.iinfo(np.int32).max)))
-    vals = {k: float(np.asarray(v)[c // s]) for k, v in swept.items()}
+    vals = {k: float(f"{float(np.asarray(v)[c // s]):.6g}") for k, v in swept.items()}
     raise FloatingPointError(
         f"training produced NaN/inf at step {int(flat[c])} in config (h={c // s}, s={c % s}): "
         f"seed {int(seeds[c % s])}, hparams {vals}; lower the learning rate or check the "
@@ -450,6 +476,10 @@ def sweep(
     segment, init = _compiled(task, stream, plan, static, strategy)
     carry, chunks, start = init(flat_hp, keys), [], 0
     description = _describe(task, stream, plan, static, swept, seeds, data)
+    if checkpoint_dir is None and _CHECKPOINTS.get() is not None:
+        folder, checkpoint_every = _CHECKPOINTS.get()
+        digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()
+        checkpoint_dir = os.path.join(folder, f"{task.name}-{digest[:12]}")
     if checkpoint_dir is not None:
         one = jax.eval_shape(lambda: _history_like(segment, carry, flat_hp, keys, data))
         like = lambda done: (

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jreg import penalties
 from jreg._checks import (
     check_nonnegative,
     check_positive,
@@ -334,43 +335,6 @@ def _compute_dtype(dtype: Any) -> Any:
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def _power_iteration(
-    matrix: jax.Array, v: jax.Array, min_iters: int, max_iters: int, tol: float
-) -> tuple[jax.Array, jax.Array]:
-    """Leading singular value of ``matrix`` (m, n) by power iteration from unit ``v`` (n,).
-
-    Runs at least ``min_iters`` and at most ``max_iters`` iterations of ``v <- M^T M v``
-    and stops once the estimate grows by less than ``tol`` (relative) per iteration. The
-    estimate ``sigma = ||M^T M v|| / ||M v||`` is a lower bound of the true largest
-    singular value that increases monotonically (in exact arithmetic) with the iterations.
-    If the matrix maps ``v`` to zero, ``sigma = 0`` and ``v`` is kept, so a zero matrix
-    does not destroy the warm start.
-
-    Returns:
-        ``(sigma, v)``: a scalar and the refined unit vector of shape ``(n,)``.
-    """
-    tiny = jnp.asarray(jnp.finfo(matrix.dtype).tiny, matrix.dtype)
-    zero = jnp.zeros((), matrix.dtype)
-
-    def cond(carry):
-        i, _, prev, sigma = carry
-        return (i < min_iters) | ((i < max_iters) & (sigma - prev > tol * sigma))
-
-    def body(carry):
-        i, v, _, sigma = carry
-        u = matrix @ v
-        w = matrix.T @ u
-        u_norm, w_norm = jnp.linalg.norm(u), jnp.linalg.norm(w)
-        ok = (u_norm > tiny) & (w_norm > tiny)
-        new_sigma = jnp.where(ok, w_norm / jnp.maximum(u_norm, tiny), zero)
-        new_v = jnp.where(ok, w / jnp.maximum(w_norm, tiny), v)
-        return i + 1, new_v, sigma, new_sigma
-
-    carry = (jnp.zeros((), jnp.int32), v, zero, zero)
-    _, v, _, sigma = jax.lax.while_loop(cond, body, carry)
-    return sigma, v
-
-
 def _top_singular(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Exact largest singular value and right singular vector (n,) of ``matrix`` via SVD."""
     _, s, vt = jnp.linalg.svd(matrix, full_matrices=False)
@@ -395,7 +359,7 @@ def spectral_norm_constraint(
     optax.sgd(lr), spectral_norm_constraint(1.0))``. For every constrained leaf it forms
     the tentative new param ``W' = W + u``, views it as a matrix of shape
     ``(-1, W.shape[-1])``, estimates ``sigma = sigma_max(W')`` by power iteration
-    warm-started from the right singular vector kept in the state, and if
+    (:func:`jreg.penalties.power_iteration`, adaptive form) warm-started from the right singular vector kept in the state, and if
     ``sigma > max_norm`` returns the update ``W' * max_norm / sigma - W`` (otherwise the
     update ``u`` unchanged).
 
@@ -466,8 +430,8 @@ def spectral_norm_constraint(
             if exact:
                 _, v = _top_singular(mat.astype(dtype))
             else:
-                _, v = _power_iteration(
-                    mat.astype(dtype), v0, init_iters, max(init_iters, max_iters), tol
+                _, v = penalties.power_iteration(
+                    mat.astype(dtype), v0, init_iters, max_iters=max(init_iters, max_iters), tol=tol
                 )
             vs.append(v)
         return SpectralNormState(v=jax.tree.unflatten(treedef, vs))
@@ -485,7 +449,9 @@ def spectral_norm_constraint(
             if exact:
                 sigma, v = _top_singular(mat)
             else:
-                sigma, v = _power_iteration(mat, v, num_iters, max_iters, tol)
+                sigma, v = penalties.power_iteration(
+                    mat, v, num_iters, max_iters=max_iters, tol=tol
+                )
             bound = jnp.asarray(max_norm, v.dtype)
             factor = (bound / jnp.maximum(sigma, bound)).astype(new.dtype)
             new_u.append(jnp.where(sigma > bound, new * factor - w, u))

@@ -115,6 +115,22 @@ class Bucketed:
     overhead: float = 0.0
     max_buckets: int | None = None
 
+    def buckets(self, sizes, *, configs_per_width: int = 1) -> list[list[int]]:
+        """The buckets a sweep over ``sizes`` runs (:func:`bucket_widths`, all devices).
+
+        Args:
+          sizes: the swept sizes (any order, repeats allowed).
+          configs_per_width: configs per distinct size (other hparams x seeds).
+        """
+        return bucket_widths(
+            sorted({int(v) for v in np.asarray(sizes).reshape(-1)}),
+            cost=self.cost,
+            overhead=self.overhead,
+            max_buckets=self.max_buckets,
+            configs_per_width=configs_per_width,
+            num_devices=jax.device_count(),
+        )
+
 
 def _pad_to(x: np.ndarray, shape: tuple, fill) -> np.ndarray:
     out = np.full(shape, fill, x.dtype)
@@ -139,15 +155,8 @@ def sweep_buckets(family: Bucketed, data, *, hparams, seeds, **kwargs) -> train.
         raise ValueError(f"hparams[{family.key!r}] must hold positive integers, got {sizes}.")
     h = sizes.size
     num_seeds = seeds if isinstance(seeds, int) else len(seeds)
-    unique = sorted({int(v) for v in sizes})
-    buckets = bucket_widths(
-        unique,
-        cost=family.cost,
-        overhead=family.overhead,
-        max_buckets=family.max_buckets,
-        configs_per_width=max(1, h // len(unique)) * num_seeds,
-        num_devices=jax.device_count(),
-    )
+    num_unique = len({int(v) for v in sizes})
+    buckets = family.buckets(sizes, configs_per_width=max(1, h // num_unique) * num_seeds)
     parts = []
     for bucket in buckets:
         idx = np.flatnonzero(np.isin(sizes.astype(int), bucket))

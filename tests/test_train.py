@@ -1,10 +1,13 @@
+"""The training core: loop semantics, sweep == fit, hyperparameters, early stopping, NaN."""
+
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from jreg import losses, models, train
+from jreg import losses, nets, streams, tasks, train
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -13,8 +16,7 @@ def _blobs(key, n=64, d=3, k=3):
     """Separable Gaussian blobs: a tiny classification problem."""
     kx, ky = jax.random.split(key)
     y = jax.random.randint(ky, (n,), 0, k)
-    centers = 3.0 * jnp.eye(k, d)
-    x = centers[y] + jax.random.normal(kx, (n, d))
+    x = 3.0 * jnp.eye(k, d)[y] + jax.random.normal(kx, (n, d))
     return np.asarray(x, np.float32), np.asarray(y, np.int32)
 
 
@@ -22,208 +24,187 @@ def _blobs(key, n=64, d=3, k=3):
 def data():
     x, y = _blobs(jax.random.key(0), n=96)
     xt, yt = _blobs(jax.random.key(1), n=48)
-    return x, y, xt, yt
+    return tasks.split_data(x, y, xt, yt)
 
 
-def _problem(**defaults):
-    return train.mlp_classifier(
-        (3, 8, 3),
-        optimizer=lambda hp: optax.sgd(hp.get("lr", 0.1)),
-        **defaults,
+def _task(**hparams):
+    return tasks.supervised(
+        nets.mlp((3, 8, 3)),
+        optimizer=lambda hp: optax.sgd(hp["lr"]),
+        regularizers={"weight_decay": tasks.HALF_L2},
+        hparams={"lr": 0.1, "dropout_rate": 0.0, **hparams},
     )
 
 
-def test_fit_equals_a_python_loop_of_train_steps(data):
+def test_fit_equals_a_python_loop_of_steps(data):
     """The scanned loop is exactly: per-epoch permutation, fold_in keys, one step per batch."""
-    problem = _problem(weight_decay=0.01, dropout_rate=0.2)
+    task = _task(dropout_rate=0.2, weight_decay=0.01)
+    res = train.fit(task, data, stream=streams.epochs(32), seed=3, num_steps=9, eval_every=3)
     key = jax.random.key(3)
-    res = train.fit(problem, data, key=key, num_epochs=3, batch_size=32)
-    hp = {}
-    state = train.init_state(problem, jax.random.fold_in(key, 0), hp)
-    order_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
-    step = jax.jit(train.make_train_step(problem, hp))
-    for epoch in range(3):
-        perm = jax.random.permutation(jax.random.fold_in(order_key, epoch), 96)
-        for i in range(3):
-            idx = perm[32 * i : 32 * (i + 1)]
-            state, m = step(
-                state, (data[0][idx], data[1][idx]), jax.random.fold_in(step_key, state.step)
-            )
-    for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(state.params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    hp = dict(task.hparams)
+    state = task.init(jax.random.fold_in(key, 0), hp)
+    data_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
+    step = jax.jit(lambda s, b, k: task.step(s, b, k, hp))
+    for t in range(9):
+        epoch, i = divmod(t, 3)
+        perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), 96)
+        idx = perm[32 * i : 32 * (i + 1)]
+        batch = jax.tree.map(lambda a: a[idx], data["train"])
+        state, _ = step(state, batch, jax.random.fold_in(step_key, t))
+    chex.assert_trees_all_close(res.state["params"], state["params"], rtol=1e-5, atol=1e-6)
     assert res.history["step"].tolist() == [3, 6, 9]
-    logits = problem.predict(state.params, data[2], {})
-    np.testing.assert_allclose(
-        res.history["test_loss"][-1], losses.cross_entropy(logits, data[3]), rtol=1e-5
-    )
+    ev = task.evaluate(state, jax.tree.map(jnp.asarray, data), hp)
+    np.testing.assert_allclose(res.history["test_loss"][-1], ev["test_loss"], rtol=1e-5)
 
 
-def test_sweep_equals_separate_fits(data):
-    """4 weight decays x 3 seeds in one vmapped program == 12 separate fit calls."""
-    problem = _problem()
-    wds = np.array([0.0, 0.01, 0.05, 0.1], np.float32)
-    seeds = np.array([0, 5, 7])
-    res = train.sweep(
-        problem,
-        data,
-        seeds=seeds,
-        hparams={"weight_decay": wds},
-        num_epochs=4,
-        batch_size=16,
-        eval_every=2,
-        progress=False,
-    )
-    assert res.history["test_loss"].shape == (4, 3, 2)
-    for h, wd in enumerate(wds):
-        for s, seed in enumerate(seeds):
-            one = train.fit(
-                problem,
-                data,
-                key=jax.random.key(int(seed)),
-                num_epochs=4,
-                batch_size=16,
-                eval_every=2,
-                hparams={"weight_decay": wd},
-            )
-            for a, b in zip(
-                jax.tree.leaves(one.params),
-                jax.tree.leaves(jax.tree.map(lambda x: x[h, s], res.params)),
-                strict=True,
-            ):
-                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(
-                one.history["test_loss"], res.history["test_loss"][h, s], rtol=1e-5
-            )
-    # Stronger decay gives smaller weights (seed-averaged).
-    norms = [
-        float(np.mean(np.sum(np.square(res.params[0]["w"][h]), axis=(1, 2)))) for h in range(4)
-    ]
-    assert norms == sorted(norms, reverse=True)
+def test_stream_call_equals_prepare_take(data):
+    s = streams.epochs(20)
+    key = jax.random.key(0)
+    a = s(data, key, 7)  # epoch 1 (4 steps per epoch), batch 3
+    perm = jax.random.permutation(jax.random.fold_in(key, 1), 96)
+    np.testing.assert_array_equal(a["y"], data["train"]["y"][np.asarray(perm[60:80])])
 
 
-def test_sweep_strategies_and_segments_agree(data):
-    problem = _problem()
-    kw = dict(
-        seeds=2, hparams={"lr": np.array([0.05, 0.2])}, num_epochs=4, batch_size=32, progress=False
-    )
-    a = train.sweep(problem, data, **kw)
-    b = train.sweep(problem, data, strategy="map", segments=4, **kw)
-    np.testing.assert_allclose(a.history["test_loss"], b.history["test_loss"], rtol=1e-5)
-    np.testing.assert_allclose(a.params[1]["w"], b.params[1]["w"], rtol=1e-5, atol=1e-6)
+def test_sweep_entries_equal_fit_and_one_config_sweep_is_bit_identical(data):
+    task = _task()
+    kw = dict(stream=streams.epochs(32), num_steps=12, eval_every=3, progress=False)
+    res = train.sweep(task, data, seeds=[0, 5], hparams={"weight_decay": [0.0, 0.01]}, **kw)
+    chex.assert_tree_shape_prefix(res.state, (2, 2))
+    one = train.fit(task, data, seed=5, hparams={"weight_decay": 0.01}, **kw)
+    chex.assert_trees_all_close(res[1, 1].history, one.history, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(res[1, 1].state, one.state, rtol=1e-5, atol=1e-6)
+    single = train.sweep(task, data, seeds=[5], hparams={"weight_decay": [0.01]}, **kw)
+    chex.assert_trees_all_equal(single[0, 0].history, one.history)
+    chex.assert_trees_all_equal(single[0, 0].state, one.state)
 
 
-def test_fit_learns(data):
-    res = train.fit(
-        _problem(), data, key=jax.random.key(0), num_epochs=20, batch_size=16, eval_every=5
-    )
-    assert float(res.history["test_accuracy"][-1]) > 0.9
-    assert float(res.history["train_loss"][-1]) < float(res.history["train_loss"][0])
-
-
-def test_early_stopping_keeps_best_params(data):
-    # Tiny noisy training set and a large model so the held-out loss turns up.
-    x, y, xt, yt = data
-    rng = np.random.default_rng(0)
-    y_noisy = np.where(rng.random(y.shape) < 0.4, rng.integers(0, 3, y.shape), y).astype(np.int32)
-    problem = train.mlp_classifier((3, 64, 3), optimizer=lambda hp: optax.adam(0.05))
-    d = (x[:24], y_noisy[:24], xt, yt)
-    full = train.fit(problem, d, key=jax.random.key(0), num_epochs=100, batch_size=8)
-    res = train.fit(problem, d, key=jax.random.key(0), num_epochs=100, batch_size=8, patience=5)
-    best = int(np.argmin(full.history["test_loss"]))
-    assert int(res.best_epoch) == best + 1
-    assert int(res.stop_epoch) == best + 1 + 5
-    assert int(res.stop_epoch) < 100
-    logits = problem.predict(res.best_params, xt, {})
-    np.testing.assert_allclose(
-        losses.cross_entropy(logits, yt), full.history["test_loss"][best], rtol=1e-5
-    )
-
-
-def test_nan_stops_with_the_step(data):
-    # loss = log w with SGD(lr=2) from w=1: w becomes -1 after one step, so the loss at
-    # step index 1 is NaN.
-    problem = train.Problem(
-        init=lambda key, hp: {"w": jnp.ones(())},
-        loss=lambda p, x, y, *, key, hp: jnp.log(p["w"]) + 0.0 * x.sum(),
-        predict=lambda p, x, hp: jnp.zeros((x.shape[0], 3)) + p["w"],
-        optimizer=lambda hp: optax.sgd(hp.get("lr", 2.0)),
-    )
-    with pytest.raises(FloatingPointError, match="at step 1;"):
-        train.fit(problem, data, key=jax.random.key(0), num_epochs=5, batch_size=32)
-    with pytest.raises(FloatingPointError, match=r"at step 1 in sweep config 1 \(hparams"):
-        train.sweep(
-            problem,
+def test_unknown_hyperparameter_lists_the_declared_names(data):
+    with pytest.raises(ValueError, match=r"weight_decy.*declares.*weight_decay"):
+        train.fit(
+            _task(),
             data,
-            seeds=[3],
-            hparams={"lr": np.array([0.01, 2.0])},
-            num_epochs=5,
-            batch_size=32,
-            progress=False,
+            stream=streams.epochs(32),
+            seed=0,
+            num_steps=3,
+            eval_every=3,
+            hparams={"weight_decy": 0.1},
         )
 
 
 @pytest.mark.parametrize(
-    "change, match",
+    "hparams, match",
     [
-        (lambda d: (d[0][:10], d[1], d[2], d[3]), "examples"),
-        (lambda d: (d[0], d[1] - 1, d[2], d[3]), "negative label"),
-        (lambda d: (np.where(d[0] > 2, np.nan, d[0]), d[1], d[2], d[3]), "NaN"),
-        (lambda d: (d[0], d[1], d[2][:, :2], d[3]), "feature shape"),
-        (lambda d: (d[0], d[1][:, None], d[2], d[3]), "shape"),
+        ({"weight_decay": [0.1, 0.2], "lr": [0.1, 0.2, 0.3]}, "one common length"),
+        ({"weight_decay": [-0.1]}, "weight_decay"),
+        ({"lr": [np.nan]}, "NaN"),
     ],
 )
-def test_bad_data(data, change, match):
+def test_bad_hyperparameters(data, hparams, match):
     with pytest.raises(ValueError, match=match):
-        train.fit(_problem(), change(data), key=jax.random.key(0), num_epochs=1, batch_size=8)
-
-
-def test_bad_hparams(data):
-    with pytest.raises(ValueError, match="weight_decay"):
-        train.fit(
-            _problem(),
-            data,
-            key=jax.random.key(0),
-            num_epochs=1,
-            batch_size=8,
-            hparams={"weight_decay": -1.0},
-        )
-    with pytest.raises(ValueError, match="dropout_rate"):
         train.sweep(
-            _problem(),
+            _task(),
             data,
+            stream=streams.epochs(32),
             seeds=1,
-            hparams={"dropout_rate": np.array([0.1, 1.0])},
-            num_epochs=1,
-            batch_size=8,
+            num_steps=3,
+            eval_every=3,
+            hparams=hparams,
         )
-    with pytest.raises(ValueError, match="same shape"):
+
+
+@pytest.mark.parametrize("seeds", [[0, 2**32], [-1], 0, [0.5]])
+def test_bad_seeds(data, seeds):
+    with pytest.raises(ValueError, match="seeds"):
+        train.sweep(_task(), data, stream=streams.epochs(32), seeds=seeds, num_steps=3, eval_every=3)
+
+
+def test_labels_out_of_range_are_rejected_before_training(data):
+    bad = jax.tree.map(np.array, data)
+    bad["test"]["y"][0] = 3
+    with pytest.raises(ValueError, match="test y has label 3 outside"):
+        train.fit(_task(), bad, stream=streams.epochs(32), seed=0, num_steps=3, eval_every=3)
+
+
+def test_nan_is_reported_with_step_config_and_seed(data):
+    with pytest.raises(FloatingPointError, match=r"config \(h=1, s=0\): seed 7.*'lr': 1e\+30"):
         train.sweep(
-            _problem(),
+            _task(weight_decay=0.01),  # huge weights overflow the L2 penalty
             data,
-            seeds=1,
-            hparams={"weight_decay": np.zeros(2), "l1": np.zeros(3)},
-            num_epochs=1,
-            batch_size=8,
+            stream=streams.epochs(32),
+            seeds=[7],
+            hparams={"lr": [0.1, 1e30]},
+            num_steps=30,
+            eval_every=3,
+            progress=False,
         )
-    with pytest.raises(ValueError, match="multiple"):
-        train.fit(_problem(), data, key=jax.random.key(0), num_epochs=3, batch_size=8, eval_every=2)
-    with pytest.raises(ValueError, match="activation"):
-        train.mlp_classifier((3, 3), optimizer=optax.sgd, activation="swish!")
 
 
-def test_grid():
-    g = train.grid(a=[1, 2], b=[10, 20, 30])
-    assert g["a"].tolist() == [1, 1, 1, 2, 2, 2]
-    assert g["b"].tolist() == [10, 20, 30, 10, 20, 30]
+def test_early_stopping_freezes_the_state_and_keeps_the_best(data):
+    # A learning rate that makes the test loss rise after a while.
+    task = _task()
+    res = train.fit(
+        task,
+        data,
+        stream=streams.epochs(32),
+        seed=0,
+        hparams={"lr": 3.0},
+        num_steps=300,
+        eval_every=3,
+        monitor="test_loss",
+        patience=3,
+    )
+    losses_ = np.asarray(res.history["test_loss"])
+    best = int(np.argmin(losses_))
+    assert int(res.best_step) == (best + 1) * 3
+    assert int(res.stop_step) == int(res.best_step) + 3 * 3
+    ev = task.evaluate(res.best_state, jax.tree.map(jnp.asarray, data), dict(task.hparams))
+    np.testing.assert_allclose(ev["test_loss"], losses_[best], rtol=1e-6)
 
 
-def test_train_step_metrics(data):
-    problem = _problem()
-    state = train.init_state(problem, jax.random.key(0), {})
-    step = train.make_train_step(problem, {})
-    new, m = step(state, (data[0][:8], data[1][:8]), jax.random.key(1))
-    assert int(new.step) == 1
-    # SGD: the update is -lr * grad.
-    np.testing.assert_allclose(m["update_norm"], 0.1 * m["grad_norm"], rtol=1e-5)
-    np.testing.assert_allclose(m["param_norm"], optax.tree.norm(new.params), rtol=1e-6)
-    assert models.count_params(new.params) == 3 * 8 + 8 + 8 * 3 + 3
+def test_progress_segments_do_not_change_results(data):
+    task = _task()
+    kw = dict(stream=streams.epochs(32), seed=1, num_steps=24, eval_every=3)
+    a = train.fit(task, data, segments=1, **kw)
+    b = train.fit(task, data, segments=8, **kw)
+    chex.assert_trees_all_equal(a.history, b.history)
+
+
+def test_grid_is_a_cartesian_product():
+    g = train.grid(lr=[0.1, 0.01], weight_decay=[0.0, 1e-3, 1e-2])
+    assert g["lr"].tolist() == pytest.approx([0.1] * 3 + [0.01] * 3)
+    assert g["weight_decay"].tolist() == pytest.approx([0.0, 1e-3, 1e-2] * 2)
+
+
+def test_token_targets_with_a_mask():
+    """(N, L) targets: the loss is the mean over masked-in tokens only."""
+    logits = jax.random.normal(jax.random.key(0), (4, 5, 7))
+    y = jax.random.randint(jax.random.key(1), (4, 5), 0, 7)
+    mask = jax.random.bernoulli(jax.random.key(2), 0.5, (4, 5))
+    fn = tasks._loss_fn("token_cross_entropy")
+    got = fn(logits, y, {"mask": mask}, {}, False)
+    per = losses.per_example_cross_entropy(logits.reshape(-1, 7), y.reshape(-1))
+    want = np.sum(np.where(np.asarray(mask).reshape(-1), per, 0)) / np.sum(mask)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_token_task_trains_on_masked_positions():
+    """A per-token classifier learns y = x on the masked positions it is trained on."""
+    n, length, k = 64, 6, 5
+    x = np.asarray(jax.random.randint(jax.random.key(0), (n, length), 0, k), np.int32)
+    mask = np.asarray(jax.random.bernoulli(jax.random.key(1), 0.5, (n, length)))
+    emb = nets.pure(
+        lambda key: {"e": 0.1 * jax.random.normal(key, (k, k))},
+        lambda p, x, *, key, train: p["e"][x],
+    )
+    task = tasks.supervised(emb, optimizer=optax.adam(0.1), loss="token_cross_entropy")
+    split = {"x": x, "y": x, "mask": mask}
+    res = train.fit(
+        task,
+        {"train": split, "test": split},
+        stream=streams.full_batch(),
+        seed=0,
+        num_steps=100,
+        eval_every=50,
+    )
+    assert float(res.history["test_accuracy"][-1]) == 1.0
+    assert float(res.history["test_loss"][-1]) < 0.05

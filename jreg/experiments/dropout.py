@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import analysis, data, metrics, models, plotting, schedules, train
-from jreg.experiments.runner import Outcome, mean_std
+from jreg import analysis, data, metrics, models, nets, plotting, schedules, streams, tasks, train
+from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
     "Two moons (300 pts, noise 0.3, overlapping), MLP 2-96-96-2, Adam: dropout p=0 vs 0.4; "
@@ -24,6 +24,7 @@ DESCRIPTION = (
 )
 
 NAMES = ("no dropout", "dropout")
+CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "train_objective")
 
 
 def get_config(quick: bool = False) -> dict:
@@ -47,8 +48,21 @@ def get_config(quick: bool = False) -> dict:
     }
 
 
-def run(config: dict, *, progress: bool = True) -> Outcome:
-    """Train both nets for every seed as one sweep, then compare inference modes."""
+def _accuracy(p1, labels) -> np.ndarray:
+    """Accuracy of class-1 probabilities ``p1`` (..., N) against ``labels`` (N,) -> (...)."""
+    p1 = jnp.asarray(p1)
+    probs = jnp.stack([1.0 - p1, p1], axis=-1).reshape(-1, *p1.shape[-1:], 2)
+    acc = jax.vmap(lambda q: metrics.accuracy(q, jnp.asarray(labels)))(probs)
+    return np.asarray(acc).reshape(p1.shape[:-1])
+
+
+def compute(config: dict, *, progress: bool = True) -> dict:
+    """Train both nets for every seed as one sweep, then compare inference modes.
+
+    Numbers: per-seed test accuracies of every inference mode, agreement of MC passes with
+    the deterministic net, training curves (2 nets, S, T) and, for the figure, the class-1
+    probability on an R x R grid of seed 0 for each inference mode.
+    """
     key = jax.random.key(config["seed"])
     k_data, k_mc = jax.random.split(key)
     del key
@@ -58,24 +72,26 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     lr0, a, tau = config["lr"]
     b1, b2 = config["betas"]
     rate = float(config["dropout_rate"])
+    model = nets.mlp(config["widths"], activation="tanh")
     # offset=1: the reference optimizer increments its counter before computing the rate.
-    problem = train.mlp_classifier(
-        config["widths"],
-        optimizer=lambda hp: optax.adam(schedules.power_law(lr0, a, tau, offset=1), b1=b1, b2=b2),
-        activation="tanh",
+    task = tasks.supervised(
+        model,
+        optimizer=optax.adam(schedules.power_law(lr0, a, tau, offset=1), b1=b1, b2=b2),
+        hparams={"dropout_rate": 0.0},
     )
+    spe = config["n_train"] // config["batch_size"]
     res = train.sweep(
-        problem,
-        (x_tr, y_tr, x_te, y_te),
+        task,
+        tasks.split_data(x_tr, y_tr, x_te, y_te),
+        stream=streams.epochs(config["batch_size"]),
         seeds=config["seeds"],
         hparams={"dropout_rate": np.asarray([0.0, rate], np.float32)},
-        num_epochs=config["num_epochs"],
-        batch_size=config["batch_size"],
-        eval_every=config["eval_every"],
+        num_steps=config["num_epochs"] * spe,
+        eval_every=config["eval_every"] * spe,
         progress=progress,
     )
     hist = jax.tree.map(np.asarray, res.history)
-    params = res.params  # leaves (2, S, ...)
+    params = res.state["params"]  # leaves (2, S, ...)
     n_seeds = hist["step"].shape[1]
 
     # ---- inference modes on [plot grid; test set] for every seed
@@ -89,8 +105,8 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     pts = jnp.asarray(np.concatenate([np.stack([xx.ravel(), yy.ravel()], 1), x_te], 0))
     n_grid = r * r
 
-    def det_probs(p):
-        return jax.nn.softmax(problem.predict(p, pts, {}), axis=-1)[:, 1]
+    def logits(p, x):
+        return model.apply(p, {}, x, key=None, train=False, hp={})[0]
 
     @jax.jit
     def mc_probs(p, k):
@@ -102,16 +118,17 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         keys = jax.random.split(k, config["mc_samples"])
 
         def one(kk):
-            logits = jax.vmap(
+            out = jax.vmap(
                 lambda xi: models.mlp_apply(
                     p, xi, activation="tanh", dropout_rate=rate, key=kk, train=True
                 )
             )(pts)
-            return jax.nn.softmax(logits, axis=-1)[:, 1]
+            return jax.nn.softmax(out, axis=-1)[:, 1]
 
         return jax.lax.map(one, keys, batch_size=10)
 
-    p_det = np.asarray(jax.jit(jax.vmap(jax.vmap(det_probs)))(params))  # (2, S, P)
+    det = jax.jit(jax.vmap(jax.vmap(lambda p: jax.nn.softmax(logits(p, pts), axis=-1)[:, 1])))
+    p_det = np.asarray(det(params))  # (2, S, P)
     drop_params = jax.tree.map(lambda w: w[1], params)
     p_mc = np.stack(
         [  # (S, M, P); one seed at a time keeps memory small
@@ -123,117 +140,32 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     )
     p_avg = p_mc.mean(axis=1)  # (S, P)
 
-    def acc(p1):  # p1 (..., P) -> test accuracy (...)
-        return np.mean((p1[..., n_grid:] > 0.5) == np.asarray(y_te), axis=-1)
-
-    det_cls = p_det[1, :, n_grid:] > 0.5  # (S, n_test), dropout net, dropout off
+    det_cls = (p_det[1, :, n_grid:] > 0.5).astype(np.int32)  # (S, n_test): dropout net, OFF
     avg_name = f"dropout, MC average of {config['mc_samples']}"
+    single_acc = _accuracy(p_mc[..., n_grid:], y_te)  # (S, M)
+    final = lambda k: hist[k][:, :, -1]  # (2, S)
     test_acc = {
-        "no dropout": acc(p_det[0]),
-        "dropout, deterministic": acc(p_det[1]),
-        "dropout, single MC pass (mean over passes)": acc(p_mc).mean(axis=1),
-        avg_name: acc(p_avg),
+        "no dropout": final("test_accuracy")[0],
+        "dropout, deterministic": final("test_accuracy")[1],
+        "dropout, single MC pass (mean over passes)": single_acc.mean(axis=1),
+        avg_name: _accuracy(p_avg[:, n_grid:], y_te),
     }
-    single_acc = acc(p_mc)  # (S, M)
-    agree_avg = np.mean((p_avg[:, n_grid:] > 0.5) == det_cls, axis=-1)  # (S,)
-    agree_single = np.mean((p_mc[:, :, n_grid:] > 0.5) == det_cls[:, None], axis=-1)  # (S, M)
+    agree_avg = np.asarray([_accuracy(p_avg[s, n_grid:], det_cls[s]) for s in range(n_seeds)])
+    agree_single = np.stack([_accuracy(p_mc[s, :, n_grid:], det_cls[s]) for s in range(n_seeds)])
     gap_avg = np.abs(p_avg[:, :n_grid] - p_det[1, :, :n_grid]).mean(axis=-1)  # (S,)
     gap_single = np.abs(p_mc[:, :, :n_grid] - p_det[1, :, None, :n_grid]).mean(axis=-1)
-    # sanity: the sweep's own evaluation agrees with ours
-    sweep_acc = hist["test_accuracy"][:, :, -1]
-    ours = np.stack([test_acc["no dropout"], test_acc["dropout, deterministic"]])
-    if not np.allclose(sweep_acc, ours, atol=2.0 / len(y_te)):
-        raise AssertionError(f"test accuracy mismatch: sweep {sweep_acc}, recomputed {ours}.")
     probs_te = jnp.asarray(np.stack([1 - p_det[..., n_grid:], p_det[..., n_grid:]], -1))
     ece = np.asarray(
         jax.vmap(jax.vmap(lambda q: metrics.expected_calibration_error(q, jnp.asarray(y_te))))(
             probs_te
         )
     )
-    logit_gap = np.asarray(
-        jax.vmap(
-            jax.vmap(
-                lambda p: analysis.mean_abs_logit_gap(problem.predict(p, jnp.asarray(x_te), {}))
-            )
-        )(params)
-    )  # (2, S)
+    gap_fn = lambda p: analysis.mean_abs_logit_gap(logits(p, jnp.asarray(x_te)))
+    logit_gap = np.asarray(jax.vmap(jax.vmap(gap_fn))(params))  # (2, S)
 
-    # ---- figure
-    fig, axes = plotting.figure(2, 4, size=(3.6, 3.3), layout="constrained")
-    grid = lambda p: p[:n_grid].reshape(r, r)
-    s0 = 0
-    panels = [
-        (axes[0][0], p_det[0, s0], f"no dropout\ntest acc {test_acc['no dropout'][s0]:.3f}"),
-        (
-            axes[0][1],
-            p_det[1, s0],
-            f"dropout p={rate:g}, OFF at inference\ntest acc "
-            f"{test_acc['dropout, deterministic'][s0]:.3f}",
-        ),
-        (
-            axes[0][2],
-            p_avg[s0],
-            f"dropout ON, average of {config['mc_samples']} passes\ntest acc "
-            f"{test_acc[avg_name][s0]:.3f}, "
-            f"agrees with OFF on {agree_avg[s0]:.1%}",
-        ),
-    ]
-    for i in range(config["mc_shown"]):
-        panels.append(
-            (
-                axes[1][i],
-                p_mc[s0, i],
-                f"dropout ON, single pass #{i + 1}\ntest acc {single_acc[s0, i]:.3f}, "
-                f"agrees with OFF on {agree_single[s0, i]:.1%}",
-            )
-        )
-    cs = None
-    for ax, p1, title in panels:
-        cs = plotting.boundary(ax, xx, yy, grid(p1), x_tr, y_tr, title=title)
-    fig.colorbar(cs, ax=axes[:, :3].ravel().tolist(), fraction=0.02, pad=0.01, label="p(class 1)")
-
-    steps = hist["step"][0, 0]
-    ax = axes[0][3]
-    for i, name in enumerate(NAMES):
-        plotting.band(ax, steps, hist["test_accuracy"][i], label=f"{name}, test")
-    ax.set_xlabel("step")
-    ax.set_ylabel("test accuracy (dropout off)")
-    ax.set_title("test accuracy on fresh moons", fontsize=9)
-    ax.legend(fontsize=7)
-    ax = axes[1][3]
-    for i, name in enumerate(NAMES):
-        line = plotting.band(ax, steps, hist["train_loss"][i], label=f"{name}, train")
-        plotting.band(
-            ax, steps, hist["test_loss"][i], label=f"{name}, test", ls="--", color=line.get_color()
-        )
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (dropout off)")
-    ax.set_title("train (solid) / test (dashed) loss", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.suptitle(
-        f"Two moons, {config['n_train']} train points, noise {config['noise']} (classes "
-        f"overlap); boundaries: seed {s0}; curves: mean ± std over {n_seeds} seeds",
-        fontsize=11,
-    )
-
-    # ---- numbers
-    final = lambda k: hist[k][:, :, -1]  # (2, S)
     numbers = {
-        "step": steps,
-        "curves": {
-            name: {
-                k: hist[k][i]
-                for k in (
-                    "train_loss",
-                    "test_loss",
-                    "train_accuracy",
-                    "test_accuracy",
-                    "train_objective",
-                )
-            }
-            for i, name in enumerate(NAMES)
-        },
+        "step": hist["step"][0, 0],
+        "curves": {name: {k: hist[k][i] for k in CURVES} for i, name in enumerate(NAMES)},
         "test_accuracy": test_acc,
         "test_accuracy_single_passes": single_acc,
         "agreement_with_deterministic": {"mc_average": agree_avg, "single_pass": agree_single},
@@ -247,34 +179,118 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
         "train_accuracy": {n: final("train_accuracy")[i] for i, n in enumerate(NAMES)},
         "test_mean_abs_logit_gap": {n: logit_gap[i] for i, n in enumerate(NAMES)},
         "test_ece": {n: ece[i] for i, n in enumerate(NAMES)},
+        "boundary_seed0": {  # class-1 probability on the R x R grid, seed 0
+            "xx": xx,
+            "yy": yy,
+            "no dropout": p_det[0, 0, :n_grid].reshape(r, r),
+            "dropout, deterministic": p_det[1, 0, :n_grid].reshape(r, r),
+            avg_name: p_avg[0, :n_grid].reshape(r, r),
+            "single passes": p_mc[0, : config["mc_shown"], :n_grid].reshape(-1, r, r),
+        },
+        "train_points": {"x": x_tr, "y": y_tr},
     }
-    headline = {f"test acc, {k}": mean_std(v) for k, v in test_acc.items()}
-    headline |= {
+    gain = float(np.mean(test_acc["dropout, deterministic"] - test_acc["no dropout"]))
+    single_mean = float(agree_single.mean())
+    numbers["headline"] = {f"test acc, {k}": mean_std(v) for k, v in test_acc.items()} | {
         "class agreement with OFF, MC average": mean_std(agree_avg),
         "class agreement with OFF, single pass": mean_std(agree_single.mean(axis=1)),
         "grid mean |p − p_OFF|, MC average": mean_std(gap_avg),
         "grid mean |p − p_OFF|, single pass": mean_std(gap_single.mean(axis=1)),
-        "final train objective (minibatch, as trained), no dropout": mean_std(
-            final("train_objective")[0]
-        ),
-        "final train objective (minibatch, as trained), dropout": mean_std(
-            final("train_objective")[1]
-        ),
-        "final train loss (clean), no dropout": mean_std(final("train_loss")[0]),
-        "final train loss (clean), dropout": mean_std(final("train_loss")[1]),
-        "final test loss, no dropout": mean_std(final("test_loss")[0]),
-        "final test loss, dropout": mean_std(final("test_loss")[1]),
+        **{
+            f"final {lab}, {n}": mean_std(final(k)[i])
+            for k, lab in (
+                ("train_objective", "train objective (minibatch, as trained)"),
+                ("train_loss", "train loss (clean)"),
+                ("test_loss", "test loss"),
+            )
+            for i, n in enumerate(NAMES)
+        },
     }
-    notes = [
+    numbers["notes"] = [
         f"Data: two_moons(noise={config['noise']}) with key {config['seed']}: "
         f"{config['n_train']} training points without label noise; test: {config['n_test']} "
         "fresh points from the same (noisy, overlapping) distribution.",
         "Seeds vary initialisation, minibatch order and dropout masks on one fixed data set.",
-        f"Dropout p={rate:g} after both hidden layers (inverted dropout, scaled 1/(1-p) in "
-        "training, identity when OFF). Each MC pass is ONE thinned network: one mask per "
-        "pass shared by all inputs (jreg.models.mlp_apply(train=True) vmapped over points "
-        "with one key), unlike jreg.models.mc_dropout_predict, which draws a fresh mask per "
-        "example; the MC average is the mean of the passes' softmax probabilities.",
-        "Losses and accuracies in the curves are evaluated with dropout off.",
+        f"Dropout p={rate:g} after both hidden layers, one mask per example in training "
+        "(jreg.models.dropout). Each MC pass is ONE thinned network: one mask per pass "
+        "shared by all inputs; the MC average is the mean of the passes' softmax "
+        "probabilities. Losses and accuracies in the curves are evaluated with dropout off.",
+        f"Dropout (deterministic inference) changes the test accuracy by {gain:+.4f} "
+        f"(mean over {n_seeds} seeds); the average of {config['mc_samples']} MC passes "
+        f"agrees with it on {agree_avg.mean():.1%} of the test points, a single pass on "
+        f"{single_mean:.1%}.",
     ]
-    return Outcome(fig, numbers, headline, notes)
+    return numbers
+
+
+def figure(numbers: dict, config: dict):
+    """Boundaries of seed 0 per inference mode (left), accuracy and loss curves (right)."""
+    bd, pts = numbers["boundary_seed0"], numbers["train_points"]
+    x_tr, y_tr = np.asarray(pts["x"]), np.asarray(pts["y"])
+    xx, yy = np.asarray(bd["xx"]), np.asarray(bd["yy"])
+    acc, rate = numbers["test_accuracy"], config["dropout_rate"]
+    avg_name = next(k for k in acc if k.startswith("dropout, MC average"))
+    agree = numbers["agreement_with_deterministic"]
+    single_acc = np.asarray(numbers["test_accuracy_single_passes"])
+    fig, axes = plotting.figure(2, 4, size=(3.6, 3.3), layout="constrained")
+    s0 = 0
+    panels = [
+        (axes[0][0], bd["no dropout"], f"no dropout\ntest acc {acc['no dropout'][s0]:.3f}"),
+        (
+            axes[0][1],
+            bd["dropout, deterministic"],
+            f"dropout p={rate:g}, OFF at inference\ntest acc "
+            f"{acc['dropout, deterministic'][s0]:.3f}",
+        ),
+        (
+            axes[0][2],
+            bd[avg_name],
+            f"dropout ON, average of {config['mc_samples']} passes\ntest acc "
+            f"{acc[avg_name][s0]:.3f}, agrees with OFF on {agree['mc_average'][s0]:.1%}",
+        ),
+    ]
+    for i, p1 in enumerate(np.asarray(bd["single passes"])[:3]):
+        panels.append(
+            (
+                axes[1][i],
+                p1,
+                f"dropout ON, single pass #{i + 1}\ntest acc {single_acc[s0, i]:.3f}, "
+                f"agrees with OFF on {np.asarray(agree['single_pass'])[s0, i]:.1%}",
+            )
+        )
+    cs = None
+    for ax, p1, title in panels:
+        cs = plotting.boundary(ax, xx, yy, np.asarray(p1), x_tr, y_tr, title=title)
+    fig.colorbar(cs, ax=axes[:, :3].ravel().tolist(), fraction=0.02, pad=0.01, label="p(class 1)")
+
+    steps, curves = numbers["step"], numbers["curves"]
+    ax = axes[0][3]
+    for name in NAMES:
+        plotting.band(ax, steps, curves[name]["test_accuracy"], label=f"{name}, test")
+    ax.set_xlabel("step")
+    ax.set_ylabel("test accuracy (dropout off)")
+    ax.set_title("test accuracy on fresh moons", fontsize=9)
+    ax.legend(fontsize=7)
+    ax = axes[1][3]
+    for name in NAMES:
+        line = plotting.band(ax, steps, curves[name]["train_loss"], label=f"{name}, train")
+        plotting.band(
+            ax,
+            steps,
+            curves[name]["test_loss"],
+            label=f"{name}, test",
+            ls="--",
+            color=line.get_color(),
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (dropout off)")
+    ax.set_title("train (solid) / test (dashed) loss", fontsize=9)
+    ax.legend(fontsize=7)
+    n_seeds = np.asarray(curves[NAMES[0]]["test_accuracy"]).shape[0]
+    fig.suptitle(
+        f"Two moons, {config['n_train']} train points, noise {config['noise']} (classes "
+        f"overlap); boundaries: seed {s0}; curves: mean ± std over {n_seeds} seeds",
+        fontsize=11,
+    )
+    return fig

@@ -15,8 +15,8 @@ import matplotlib
 import numpy as np
 import optax
 
-from jreg import data, metrics, plotting, schedules, train
-from jreg.experiments.runner import Outcome, mean_std
+from jreg import data, metrics, nets, plotting, schedules, streams, tasks, train
+from jreg.experiments.runner import mean_std
 
 DESCRIPTION = "MNIST 1k, MLP 784-128-10, SGD: calibration (ECE, reliability) vs label smoothing ε."
 
@@ -64,32 +64,35 @@ def _ecdf(samples: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.sort(samples), grid, side="right") / max(samples.size, 1)
 
 
-def run(config: dict, *, progress: bool = True) -> Outcome:
-    """Train every (ε, seed) pair as one sweep and measure test-set calibration."""
+def compute(config: dict, *, progress: bool = True) -> dict:
+    """Train every (ε, seed) pair as one sweep and measure test-set calibration.
+
+    Numbers: ECE, accuracy, mean confidence, over-confident mistakes (H, S); reliability
+    bins (H, S, M); the CDF of the wrong predictions' confidence at ε = 0 and at the ε of
+    lowest mean ECE (S, G); training curves (H, S, T).
+    """
     key = jax.random.key(config["seed"])
     x_tr, y_tr, x_te, y_te = data.mnist_digits(config["n_train"], config["n_test"], key=key)
     lr0, a, tau = config["lr"]
-    problem = train.mlp_classifier(
-        config["widths"],
-        optimizer=lambda hp: optax.sgd(schedules.power_law(lr0, a, tau)),
-        activation="tanh",
-    )
+    model = nets.mlp(config["widths"], activation="tanh")
+    task = tasks.supervised(model, optimizer=optax.sgd(schedules.power_law(lr0, a, tau)))
     eps = np.asarray(config["epsilons"], np.float32)
     if eps.ndim != 1 or eps.size == 0 or 0.0 not in eps:
         raise ValueError(f"epsilons must be a 1-D list that includes 0, got {config['epsilons']}.")
+    spe = config["n_train"] // config["batch_size"]
     res = train.sweep(
-        problem,
-        (x_tr, y_tr, x_te, y_te),
+        task,
+        tasks.split_data(x_tr, y_tr, x_te, y_te),
+        stream=streams.epochs(config["batch_size"]),
         seeds=config["seeds"],
         hparams={"label_smoothing": eps},
-        num_epochs=config["num_epochs"],
-        batch_size=config["batch_size"],
-        eval_every=config["eval_every"],
+        num_steps=config["num_epochs"] * spe,
+        eval_every=config["eval_every"] * spe,
         progress=progress,
     )
     hist = jax.tree.map(np.asarray, res.history)
-    predict = lambda p: jax.nn.softmax(problem.predict(p, x_te, {}), axis=-1)
-    probs = np.asarray(jax.jit(jax.vmap(jax.vmap(predict)))(res.params))  # (H, S, N, K)
+    predict = lambda p: jax.nn.softmax(model.apply(p, {}, x_te, key=None, train=False, hp={})[0])
+    probs = np.asarray(jax.jit(jax.vmap(jax.vmap(predict)))(res.state["params"]))  # (H, S, N, K)
     h_n, s_n = probs.shape[:2]
     cal = [[_calibration(probs[h, s], y_te, config) for s in range(s_n)] for h in range(h_n)]
     stack = lambda k: np.asarray([[c[k] for c in row] for row in cal])  # (H, S, ...)
@@ -100,20 +103,82 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     best = int(np.argmin(ece.mean(axis=1)))
     level = config["wrong_conf_level"]
     grid = np.linspace(0.0, 1.0, 201)
-    cdf0 = np.asarray([_ecdf(c["wrong_confidences"], grid) for c in cal[i0]])  # (S, G)
+    cdf = lambda h: np.asarray([_ecdf(c["wrong_confidences"], grid) for c in cal[h]])  # (S, G)
     train_acc = hist["train_accuracy"][:, :, -1]
+    gap = conf - acc  # (H, S): > 0 means over-confident on average
+    numbers = {
+        "epsilon": eps,
+        "ece": ece,
+        "ece_mean": ece.mean(axis=1),
+        "ece_std": ece.std(axis=1),
+        "argmin_epsilon": round(float(eps[best]), 6),
+        "argmin_index": best,
+        "test_accuracy": acc,
+        "test_accuracy_mean": acc.mean(axis=1),
+        "train_accuracy_final": train_acc,
+        "mean_confidence": conf,
+        "confidence_minus_accuracy": gap,
+        "frac_wrong_conf_above_level": frac_wrong,
+        "wrong_conf_level": level,
+        "reliability": {"bin_confidence": bin_conf, "bin_accuracy": bin_acc},
+        "wrong_confidence_cdf_eps0": {"grid": grid, "cdf": cdf(i0)},
+        "wrong_confidence_cdf_best": {"grid": grid, "cdf": cdf(best)},
+        "history": {
+            "step": hist["step"][0, 0],
+            **{k: hist[k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
+        },
+    }
+    numbers["headline"] = {
+        **{f"ECE, ε={e:g}": mean_std(ece[h]) for h, e in enumerate(eps)},
+        "ε minimizing mean ECE": round(float(eps[best]), 6),
+        **{f"test acc, ε={e:g}": mean_std(acc[h]) for h, e in enumerate(eps)},
+        f"errors with conf > {level}, ε=0": mean_std(frac_wrong[i0], ".3f"),
+        f"errors with conf > {level}, ε={eps[best]:g}": mean_std(frac_wrong[best], ".3f"),
+        "mean conf − acc, ε=0 (over-confidence)": mean_std(gap[i0]),
+        "over-confident at ε=0 (all seeds)": bool(np.all(gap[i0] > 0)),
+        "final train acc, ε=0": mean_std(train_acc[i0]),
+    }
+    numbers["notes"] = [
+        f"ECE and reliability curves use {config['num_bins']} {config['binning']} bins of the "
+        "test confidence; label smoothing puts 1 − ε on the label and ε/(K − 1) on every "
+        "other class.",
+        f"The mean test ECE is lowest at ε = {eps[best]:g} ({ece[best].mean():.4f}, vs "
+        f"{ece[i0].mean():.4f} at ε = 0); at ε = 0 the mean confidence "
+        f"{'exceeds' if gap[i0].mean() > 0 else 'does not exceed'} the accuracy by "
+        f"{gap[i0].mean():+.4f}.",
+        f"Fraction of wrong test predictions with confidence > {level}, per ε: "
+        + ", ".join(f"ε={e:g}: {frac_wrong[h].mean():.3f}" for h, e in enumerate(eps))
+        + ".",
+    ]
+    return numbers
 
-    # ------------------------------------------------------------------ figure
+
+def figure(numbers: dict, config: dict):
+    """CDF of wrong predictions' confidence, reliability curves, ECE and accuracy vs ε."""
+    eps = np.asarray(numbers["epsilon"])
+    ece, acc = np.asarray(numbers["ece"]), np.asarray(numbers["test_accuracy"])
+    conf = np.asarray(numbers["mean_confidence"])
+    bin_conf = np.asarray(numbers["reliability"]["bin_confidence"])
+    bin_acc = np.asarray(numbers["reliability"]["bin_accuracy"])
+    frac0 = np.asarray(numbers["frac_wrong_conf_above_level"])[int(np.argmin(np.abs(eps)))]
+    best, level = numbers["argmin_index"], numbers["wrong_conf_level"]
+    h_n, s_n = ece.shape
     fig, axes = plotting.figure(2, 2, size=(5.0, 4.0))
     (ax_cdf, ax_rel), (ax_ece, ax_acc) = axes
-    plotting.band(ax_cdf, grid, cdf0, color="C3", label="ε = 0")
-    if best != i0:
-        cdf_best = np.asarray([_ecdf(c["wrong_confidences"], grid) for c in cal[best]])
+    grid = np.asarray(numbers["wrong_confidence_cdf_eps0"]["grid"])
+    plotting.band(
+        ax_cdf, grid, numbers["wrong_confidence_cdf_eps0"]["cdf"], color="C3", label="ε = 0"
+    )
+    if eps[best] != 0:
         plotting.band(
-            ax_cdf, grid, cdf_best, color="C0", lw=1.0, label=f"ε = {eps[best]:g} (lowest ECE)"
+            ax_cdf,
+            grid,
+            numbers["wrong_confidence_cdf_best"]["cdf"],
+            color="C0",
+            lw=1.0,
+            label=f"ε = {eps[best]:g} (lowest ECE)",
         )
     ax_cdf.axvline(level, color="grey", ls="--", lw=0.8)
-    frac0 = frac_wrong[i0]
     ax_cdf.axhline(1 - frac0.mean(), color="grey", ls=":", lw=0.8)
     ax_cdf.annotate(
         f"ε = 0: {frac0.mean():.0%} of errors\nhave confidence > {level}",
@@ -131,10 +196,9 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
 
     colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, h_n))
     for h in range(h_n):
-        mc = bin_conf[h].mean(axis=0)
         plotting.band(
             ax_rel,
-            mc,
+            bin_conf[h].mean(axis=0),
             bin_acc[h],
             color=colors[h],
             marker=".",
@@ -147,72 +211,29 @@ def run(config: dict, *, progress: bool = True) -> Outcome:
     ax_rel.plot([lo, 1], [lo, 1], color="grey", ls="--", lw=0.8, label="perfect calibration")
     ax_rel.set_xlim(lo, 1.0)
     ax_rel.set_ylim(lo, 1.02)
-    ax_rel.set_xlabel(f"mean confidence ({config['num_bins']} quantile bins)")
+    ax_rel.set_xlabel(f"mean confidence ({config['num_bins']} {config['binning']} bins)")
     ax_rel.set_ylabel("mean accuracy in bin")
     ax_rel.set_title("reliability: below diagonal = over-confident", fontsize=9)
     ax_rel.legend(fontsize=7, loc="lower right", ncol=2)
 
     plotting.band(ax_ece, eps, ece.T, color="C0", marker="o", ms=3, label="test ECE")
     ax_ece.axvline(eps[best], color="grey", ls="--", lw=0.8, label=f"minimum at ε = {eps[best]:g}")
-    ax_ece.set_xscale("symlog", linthresh=0.01)
-    ax_ece.set_xlim(0, eps.max() * 1.1)
-    ax_ece.set_xlabel("label smoothing ε (symlog)")
-    ax_ece.set_ylabel(f"ECE ({config['num_bins']} quantile bins)")
+    ax_ece.set_ylabel(f"ECE ({config['num_bins']} {config['binning']} bins)")
     ax_ece.set_title("expected calibration error", fontsize=9)
     ax_ece.legend(fontsize=8)
-
     plotting.band(ax_acc, eps, acc.T, color="C2", marker="o", ms=3, label="test accuracy")
     plotting.band(ax_acc, eps, conf.T, color="C1", marker="s", ms=3, label="mean test confidence")
-    ax_acc.set_xscale("symlog", linthresh=0.01)
-    ax_acc.set_xlim(0, eps.max() * 1.1)
-    ax_acc.set_xlabel("label smoothing ε (symlog)")
     ax_acc.set_ylabel("test accuracy / mean confidence")
     ax_acc.set_title("accuracy vs confidence", fontsize=9)
     ax_acc.legend(fontsize=8)
+    for ax in (ax_ece, ax_acc):
+        ax.set_xscale("symlog", linthresh=0.01)
+        ax.set_xlim(0, eps.max() * 1.1)
+        ax.set_xlabel("label smoothing ε (symlog)")
     fig.suptitle(
         f"MNIST {config['n_train']} train / {config['n_test']} test, MLP 784-128-10 tanh, SGD, "
         f"{config['num_epochs']} epochs; mean ± std over {s_n} seeds",
         fontsize=10,
     )
     fig.tight_layout()
-
-    # ------------------------------------------------------------------ numbers
-    gap = conf - acc  # (H, S): > 0 means over-confident on average
-    numbers = {
-        "epsilon": eps,
-        "ece": ece,
-        "ece_mean": ece.mean(axis=1),
-        "ece_std": ece.std(axis=1),
-        "argmin_epsilon": round(float(eps[best]), 6),
-        "test_accuracy": acc,
-        "test_accuracy_mean": acc.mean(axis=1),
-        "train_accuracy_final": train_acc,
-        "mean_confidence": conf,
-        "confidence_minus_accuracy": gap,
-        "frac_wrong_conf_above_level": frac_wrong,
-        "wrong_conf_level": level,
-        "reliability": {"bin_confidence": bin_conf, "bin_accuracy": bin_acc},
-        "wrong_confidence_cdf_eps0": {"grid": grid, "cdf": cdf0},
-        "history": {
-            "step": hist["step"][0, 0],
-            **{k: hist[k] for k in ("train_loss", "train_accuracy", "test_loss", "test_accuracy")},
-        },
-    }
-    headline = {
-        **{f"ECE, ε={e:g}": mean_std(ece[h]) for h, e in enumerate(eps)},
-        "ε minimizing mean ECE": round(float(eps[best]), 6),
-        **{f"test acc, ε={e:g}": mean_std(acc[h]) for h, e in enumerate(eps)},
-        f"errors with conf > {level}, ε=0": mean_std(frac_wrong[i0], ".3f"),
-        f"errors with conf > {level}, ε={eps[best]:g}": mean_std(frac_wrong[best], ".3f"),
-        "mean conf − acc, ε=0 (over-confidence)": mean_std(gap[i0]),
-        "over-confident at ε=0 (all seeds)": bool(np.all(gap[i0] > 0)),
-        "final train acc, ε=0": mean_std(train_acc[i0]),
-    }
-    notes = [
-        "ECE and reliability curves use 15 quantile (equal-count) bins of the test confidence; "
-        "label smoothing puts 1 − ε on the label and ε/(K − 1) on every other class.",
-        f"Fraction of wrong test predictions with confidence > {level}, per ε: "
-        + ", ".join(f"ε={e:g}: {frac_wrong[h].mean():.3f}" for h, e in enumerate(eps))
-        + ".",
-    ]
-    return Outcome(fig, numbers, headline, notes)
+    return fig
