@@ -1,4 +1,4 @@
-"""``jreg`` command line: ``jreg list``, ``jreg run NAME``, ``jreg reproduce``."""
+"""``jreg`` command line: ``list``, ``show NAME``, ``run NAME``, ``reproduce``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,30 @@ import time
 from jreg import experiments
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _out_dir(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must name a folder, got an empty string")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
+    return text
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5)")
-    p.add_argument("--out", default="results", help="output folder (default: results)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
+    p.add_argument("--out", type=_out_dir, default="results", help="output folder (results)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--resume", action="store_true", help="continue from an interrupted run")
 
 
 def use_all_cpu_cores(environ=os.environ) -> int:
@@ -38,59 +57,99 @@ def use_all_cpu_cores(environ=os.environ) -> int:
     return n
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``jreg`` console script."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jreg", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the experiments")
+    show = sub.add_parser("show", help="print an experiment's config")
+    show.add_argument("name")
+    show.add_argument("--quick", action="store_true", help="the quick config")
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name")
-    _common(run)
-    rep = sub.add_parser(
-        "reproduce", help="run the five classic experiments (--all: every experiment)"
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config entry (repeatable); see `jreg show NAME`",
     )
+    _common(run)
+    rep = sub.add_parser("reproduce", help="run the five classic experiments (--all: all)")
     group = rep.add_mutually_exclusive_group()
-    group.add_argument("--all", action="store_true", help="also the implicit-regularization ones")
-    group.add_argument("--only", nargs="*", default=None, help="subset of experiments")
+    group.add_argument("--all", action="store_true", help="every experiment")
+    group.add_argument("--only", nargs="+", default=None, help="a subset of experiments")
     _common(rep)
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _names(args, parser) -> list[str]:
+    available = experiments.available()
+    if args.cmd in ("run", "show"):
+        names = [args.name]
+    elif args.only:
+        names = list(args.only)
+    elif args.all:
+        names = list(available)
+    else:
+        names = [n for n in experiments.CLASSIC if n in available]
+    for n in names:
+        if n not in available:
+            parser.error(f"unknown experiment {n!r}; available: {', '.join(available)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jreg`` console script (exit 0 ok, 2 bad input, 130 Ctrl-C)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.cmd == "list":
         for name in experiments.available():
             tag = "" if name in experiments.CLASSIC else "  [--all]"
             print(f"{name:26s} {experiments.get(name).DESCRIPTION}{tag}")
         return 0
+    names = _names(args, parser)
+    if args.cmd == "show":
+        for key, value in experiments.get(args.name).get_config(quick=args.quick).items():
+            print(f"{key} = {value!r}")
+        return 0
 
-    if args.cmd == "run":
-        try:
-            names = [experiments.get(args.name) and args.name]
-        except ValueError as e:
-            parser.error(str(e))
-    else:
-        if args.only:
-            names = list(args.only)
-        elif args.all:
-            names = list(experiments.available())
-        else:
-            names = [n for n in experiments.CLASSIC if n in experiments.available()]
-        for n in names:
-            if n not in experiments.available():
-                parser.error(
-                    f"unknown experiment {n!r}; available: {', '.join(experiments.available())}"
-                )
     use_all_cpu_cores()
-    from jreg.experiments.runner import run_experiment  # heavy imports only when running
+    from jreg.experiments import runner  # heavy imports only when running
 
-    total = time.perf_counter()
-    for name in names:
-        rec = run_experiment(
-            name, quick=args.quick, seeds=args.seeds, out=args.out, progress=not args.no_progress
+    try:
+        runner.check_out_dir(args.out)
+        if args.cmd == "run":  # check overrides before training anything
+            runner.apply_overrides(experiments.get(args.name).get_config(args.quick), args.sets)
+    except ValueError as e:
+        parser.error(str(e))
+    total, done = time.perf_counter(), []
+    try:
+        for name in names:
+            rec = runner.run_experiment(
+                name,
+                quick=args.quick,
+                seeds=args.seeds,
+                out=args.out,
+                progress=not args.no_progress,
+                overrides=getattr(args, "sets", None),
+                resume=args.resume,
+            )
+            done.append(name)
+            heads = ", ".join(f"{k}={v}" for k, v in list(rec["headline"].items())[:3])
+            print(f"[{name}] {rec['wall_time_s']:.1f}s  {heads}", flush=True)
+    except (KeyboardInterrupt, Exception) as e:  # Ctrl-C inside a host callback arrives wrapped by XLA
+        if not isinstance(e, KeyboardInterrupt) and "KeyboardInterrupt" not in str(e):
+            raise
+        left = [n for n in names if n not in done]
+        print(
+            f"\ninterrupted: finished {', '.join(done) or 'nothing'}; not finished "
+            f"{', '.join(left)} (rerun with --resume to continue from checkpoints); "
+            f"{args.out}/report.md lists the finished ones.",
+            file=sys.stderr,
+            flush=True,
         )
-        heads = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in list(rec["headline"].items())[:4]
-        )
-        print(f"[{name}] {rec['wall_time_s']:.1f}s  {heads}", flush=True)
+        return 130
     print(
         f"done: {len(names)} experiment(s) in {time.perf_counter() - total:.1f}s; "
         f"see {args.out}/report.md",

@@ -26,12 +26,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jreg import _checks, checkpoint
+from jreg._loop import _compiled, _plan
 from jreg.streams import Stream
 
 PyTree = Any
@@ -100,156 +100,6 @@ class Result:
 
     def __getitem__(self, index) -> Result:
         return jax.tree.map(lambda x: x[index], self)
-
-
-class _Carry(NamedTuple):
-    state: PyTree
-    best_state: PyTree
-    best_value: jax.Array
-    best_step: jax.Array
-    wait: jax.Array
-    stopped: jax.Array
-    stop_step: jax.Array
-    nan_step: jax.Array
-    step: jax.Array
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    num_steps: int
-    eval_every: int
-    block: int
-    monitor: str | None
-    mode: str
-    patience: int | None
-    periods_per_segment: int
-    num_segments: int
-
-
-def _select(pred, a, b):
-    return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
-
-
-def _make_segment(task: Task, stream: Stream, plan: _Plan, static_hp: tuple):
-    """One config: ``(carry, hp, key, data, first_period) -> (carry, history_chunk)``."""
-    blocks_per_period = plan.eval_every // plan.block
-
-    def segment(carry: _Carry, swept, key, data, first_period):
-        hp = {**dict(static_hp), **swept}
-        data_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
-
-        def one_step(c, i, prepared):
-            state, t, nan_step = c
-            batch = stream.take(data, prepared, i)
-            state, m = task.step(state, batch, jax.random.fold_in(step_key, t), hp)
-            bad = jnp.zeros((), bool)
-            for v in jax.tree.leaves(m):
-                bad = bad | ~jnp.all(jnp.isfinite(v))
-            nan_step = jnp.where((nan_step < 0) & bad, t, nan_step)
-            return (state, t + 1, nan_step), m
-
-        def one_block(c, block):
-            prepared = stream.prepare(data, data_key, block)
-            return jax.lax.scan(lambda c, i: one_step(c, i, prepared), c, jnp.arange(plan.block))
-
-        def one_period(carry: _Carry, period):
-            blocks = period * blocks_per_period + jnp.arange(blocks_per_period)
-            (state, t, nan_step), ms = jax.lax.scan(
-                one_block, (carry.state, carry.step, carry.nan_step), blocks
-            )
-            frozen = carry.stopped  # once stopped (early stopping or NaN) nothing changes
-            state = _select(frozen, carry.state, state)
-            t = jnp.where(frozen, carry.step, t)
-            ev = dict(task.evaluate(state, data, hp))
-            clash = set(ev) & (set(ms) | {"step"})
-            if clash:
-                raise ValueError(f"evaluate and step metrics share names {sorted(clash)}.")
-            stop_now = nan_step >= 0
-            best = (carry.best_state, carry.best_value, carry.best_step, carry.wait)
-            if plan.monitor is not None:
-                if plan.monitor not in ev:
-                    raise ValueError(
-                        f"monitor={plan.monitor!r} is not an evaluated metric; have {sorted(ev)}."
-                    )
-                value = ev[plan.monitor] * (1.0 if plan.mode == "min" else -1.0)
-                better = (value < carry.best_value) & ~frozen
-                best = (
-                    _select(better, state, carry.best_state),
-                    jnp.where(better, value, carry.best_value),
-                    jnp.where(better, t, carry.best_step),
-                    jnp.where(better, 0, carry.wait + 1),
-                )
-                if plan.patience is not None:
-                    stop_now = stop_now | (best[3] >= plan.patience)
-            stopped = frozen | stop_now
-            stop_step = jnp.where(stop_now & ~frozen, t, carry.stop_step)
-            hist = {"step": t, **jax.tree.map(lambda v: v.mean(), ms), **ev}
-            return _Carry(state, *best, stopped, stop_step, nan_step, t), hist
-
-        periods = first_period + jnp.arange(plan.periods_per_segment)
-        return jax.lax.scan(one_period, carry, periods)
-
-    return segment
-
-
-def _init_carry(task: Task, plan: _Plan, static_hp: tuple, swept, key) -> _Carry:
-    state = task.init(jax.random.fold_in(key, 0), {**dict(static_hp), **swept})
-    zero = jnp.zeros((), jnp.int32)
-    return _Carry(
-        state=state,
-        best_state=state if plan.monitor is not None else None,
-        best_value=jnp.asarray(jnp.inf, jnp.float32),
-        best_step=zero,
-        wait=zero,
-        stopped=jnp.zeros((), bool),
-        stop_step=jnp.asarray(plan.num_steps, jnp.int32),
-        nan_step=jnp.asarray(-1, jnp.int32),
-        step=zero,
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(task: Task, stream: Stream, plan: _Plan, static_hp: tuple, strategy: str):
-    """Jitted (segment, init), cached so repeated sweeps reuse the compiled programs."""
-    segment = _make_segment(task, stream, plan, static_hp)
-    init = functools.partial(_init_carry, task, plan, static_hp)
-    if strategy == "vmap":
-        segment = jax.vmap(segment, in_axes=(0, 0, 0, None, None))
-        init = jax.vmap(init)
-    else:  # "map": one model after another inside one program (for benchmarks)
-        seg1, init1 = segment, init
-        segment = lambda c, h, k, d, p: jax.lax.map(lambda a: seg1(*a, d, p), (c, h, k))
-        init = lambda h, k: jax.lax.map(lambda a: init1(*a), (h, k))
-    return jax.jit(segment, donate_argnums=0), jax.jit(init)
-
-
-def _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress, segments):
-    _checks.check_positive_int("num_steps", num_steps)
-    _checks.check_positive_int("eval_every", eval_every)
-    _checks.check_choice("mode", mode, ("min", "max"))
-    if patience is not None:
-        _checks.check_positive_int("patience", patience)
-        if monitor is None:
-            raise ValueError("patience needs a metric to monitor (monitor='test_loss', ...).")
-    if num_steps % eval_every:
-        raise ValueError(f"num_steps={num_steps} must be a multiple of eval_every={eval_every}.")
-    block = stream.block_size(data)
-    if eval_every % block:
-        raise ValueError(
-            f"eval_every={eval_every} must be a multiple of the stream's block of {block} "
-            f"steps ({stream.name}: one epoch = {block} steps)."
-        )
-    num_periods = num_steps // eval_every
-    if segments is None:
-        segments = min(num_periods, 50) if progress else 1
-    # The smallest periods-per-segment that divides evenly into <= `segments` host calls,
-    # so every call runs the same compiled program.
-    pps = next(
-        d
-        for d in range(1, num_periods + 1)
-        if num_periods % d == 0 and num_periods // d <= max(1, segments)
-    )
-    return _Plan(num_steps, eval_every, block, monitor, mode, patience, pps, num_periods // pps)
 
 
 def _check_seeds(seeds) -> np.ndarray:
@@ -352,15 +202,16 @@ _CHECKPOINTS: contextvars.ContextVar = contextvars.ContextVar("jreg_checkpoints"
 def checkpointing(folder: str, every: int = 5):
     """Inside this block every :func:`sweep` without its own ``checkpoint_dir`` checkpoints.
 
-    Each sweep gets the subfolder ``folder/<task name>-<hash of its description>``, so
-    rerunning the same code inside the same block resumes every sweep from its latest
-    checkpoint (what ``jreg run NAME --resume`` does) and finished sweeps are not redone.
+    The n-th sweep of the block gets the subfolder ``folder/<n>-<task name>-<hash of its
+    description>``, so rerunning the same code inside a new block on the same folder
+    resumes every sweep from its latest checkpoint (what ``jreg run NAME --resume``
+    does) and finished sweeps are not redone.
 
     Args:
       folder: parent folder of the sweeps' checkpoints.
       every: segments between checkpoints.
     """
-    token = _CHECKPOINTS.set((folder, every))
+    token = _CHECKPOINTS.set((folder, every, [0]))
     try:
         yield
     finally:
@@ -477,9 +328,10 @@ def sweep(
     carry, chunks, start = init(flat_hp, keys), [], 0
     description = _describe(task, stream, plan, static, swept, seeds, data)
     if checkpoint_dir is None and _CHECKPOINTS.get() is not None:
-        folder, checkpoint_every = _CHECKPOINTS.get()
+        folder, checkpoint_every, counter = _CHECKPOINTS.get()
         digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()
-        checkpoint_dir = os.path.join(folder, f"{task.name}-{digest[:12]}")
+        checkpoint_dir = os.path.join(folder, f"{counter[0]:03d}-{task.name}-{digest[:12]}")
+        counter[0] += 1
     if checkpoint_dir is not None:
         one = jax.eval_shape(lambda: _history_like(segment, carry, flat_hp, keys, data))
         like = lambda done: (

@@ -1,0 +1,213 @@
+"""Runner and CLI: overrides, show, report regeneration, atomic outputs, resume, Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from jreg import cli, experiments
+from jreg.experiments import runner
+
+FAKE = textwrap.dedent(
+    '''
+    """A tiny experiment for runner tests: a one-config sweep of a quadratic."""
+    import jax.numpy as jnp, numpy as np, optax
+    from jreg import streams, train
+
+    DESCRIPTION = "fake: GD on (w - 3)^2."
+
+    def get_config(quick=False):
+        return {"seeds": 2, "lr": 0.1, "num_steps": 20 if quick else 40, "label": "a|b",
+                "work": 0}
+
+    def compute(config, *, progress=True):
+        import time
+        opt = optax.sgd(config["lr"])
+        def step(s, b, k, hp):
+            g = 2 * (s["w"] - 3.0)
+            u, o = opt.update(g, s["o"])
+            if config["work"]:  # slow steps (no effect on w) for the interrupt tests
+                import jax
+                m = jnp.full((256, 256), 1.0 / 256)
+                x = jax.lax.fori_loop(0, config["work"], lambda i, x: jnp.tanh(m @ x), m)
+                u = u + 0.0 * jnp.sum(x)
+            return {"w": s["w"] + u, "o": o}, {}
+        task = train.Task(lambda k, hp: {"w": jnp.zeros(()), "o": opt.init(jnp.zeros(()))},
+                          step, lambda s, d, hp: {"w": s["w"]})
+        res = train.sweep(task, {}, stream=streams.generated(lambda k, t: {}),
+                          seeds=config["seeds"], num_steps=config["num_steps"], eval_every=1,
+                          progress=False, segments=config["num_steps"])
+        w = np.asarray(res.history["w"])
+        return {"w": w, "headline": {"final |w|": float(w[0, 0, -1]), "label": config["label"]},
+                "notes": [f"w ends at {w[0, 0, -1]:.3f}"]}
+
+    def figure(numbers, config):
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots()
+        ax.plot(np.asarray(numbers["w"])[0, 0])
+        return fig
+    '''
+)
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    """Register the fake experiment as 'fake'."""
+    import types
+
+    module = types.ModuleType("fake")
+    exec(FAKE, module.__dict__)
+    monkeypatch.setattr(experiments, "NAMES", experiments.NAMES + ("fake",))
+    monkeypatch.setattr(experiments, "available", lambda: experiments.NAMES)
+    real_get = experiments.get
+    monkeypatch.setattr(experiments, "get", lambda n: module if n == "fake" else real_get(n))
+    return module
+
+
+def test_overrides_are_type_checked_and_recorded(fake, tmp_path):
+    rec = runner.run_experiment(
+        "fake", quick=True, out=str(tmp_path), progress=False, overrides=["lr=0.2", "seeds=1"]
+    )
+    assert rec["config"]["lr"] == 0.2 and rec["overrides"] == {"lr": 0.2, "seeds": 1}
+    with pytest.raises(ValueError, match="unknown config key 'lrr'; valid keys: label, lr"):
+        runner.apply_overrides(fake.get_config(), ["lrr=0.1"])
+    with pytest.raises(ValueError, match="'lr' takes a float"):
+        runner.apply_overrides(fake.get_config(), ["lr=fast"])
+    with pytest.raises(ValueError, match="'seeds' takes a int"):
+        runner.apply_overrides(fake.get_config(), ["seeds=1.5"])
+
+
+def test_show_prints_the_config(fake, capsys):
+    assert cli.main(["show", "fake", "--quick"]) == 0
+    assert "num_steps = 20" in capsys.readouterr().out
+
+
+def test_report_is_regenerated_not_appended(fake, tmp_path):
+    out = str(tmp_path)
+    for _ in range(2):
+        runner.run_experiment("fake", quick=True, out=out, progress=False)
+    runner.run_experiment("fake", out=out, progress=False)
+    report = open(os.path.join(out, "report.md")).read()
+    assert report.count("## fake-quick") == 1 and report.count("## fake\n") == 1
+    assert "a\\|b" in report  # a '|' in a value does not break the table
+    assert sorted(f for f in os.listdir(out) if not f.startswith(".")) == [
+        "fake-quick.json",
+        "fake-quick.png",
+        "fake.json",
+        "fake.png",
+        "report.md",
+    ]
+    rec = json.load(open(os.path.join(out, "fake.json")))
+    assert rec["jreg_version"] and "git_commit" in rec
+
+
+def test_one_seed_shows_no_spread():
+    assert runner.mean_std([0.5]) == "0.5000"
+    assert runner.mean_std([0.5, 0.7]) == "0.6000 ± 0.1000"
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["run", "dropout", "--seeds", "0"], "positive integer"),
+        (["run", "dropout", "--seeds", "-1"], "positive integer"),
+        (["run", "dropout", "--seeds", "two"], "positive integer"),
+        (["run", "dropout", "--out", ""], "empty string"),
+        (["reproduce", "--only"], "expected at least one argument"),
+        (["run", "dropout", "--set", "nope=1"], "unknown config key 'nope'"),
+    ],
+)
+def test_bad_cli_input_is_a_one_line_error(argv, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_or_read_only_is_refused_before_training(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(SystemExit):
+        cli.main(["run", "dropout", "--out", str(f)])
+    assert "is a file" in capsys.readouterr().err
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores permissions
+        pytest.skip("running as root: a read-only folder is still writable")
+    with pytest.raises(SystemExit):
+        cli.main(["run", "dropout", "--out", str(ro)])
+    assert "not writable" in capsys.readouterr().err
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, types
+    from jreg import cli, experiments
+    module = types.ModuleType("fake")
+    exec(open(sys.argv[1]).read(), module.__dict__)
+    experiments.NAMES = experiments.NAMES + ("fake",)
+    experiments.available = lambda: experiments.NAMES
+    get = experiments.get
+    experiments.get = lambda n: module if n == "fake" else get(n)
+    sys.exit(cli.main(sys.argv[2:]))
+    """
+)
+
+
+def _child(tmp_path, *args):
+    src = tmp_path / "fake_src.py"
+    src.write_text(FAKE)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(src), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_checkpoint(folder):
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(folder.glob("*/*/_CHECKPOINT_METADATA")):
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def test_ctrl_c_exits_130_with_one_line_and_outputs_stay_valid(tmp_path):
+    out = tmp_path / "out"
+    first = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress")
+    assert first.wait(timeout=120) == 0
+    before = (out / "fake.json").read_text()
+    proc = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--set", "work=3000")
+    _wait_for_checkpoint(out / ".checkpoints" / "fake")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert "interrupted: finished nothing; not finished fake" in err
+    assert (out / "fake.json").read_text() == before  # the old complete file
+    for f in out.glob("*.json"):
+        json.loads(f.read_text())
+
+
+def test_resume_continues_from_checkpoints(tmp_path):
+    out = tmp_path / "out"
+    proc = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--set", "work=3000")
+    ckpt = out / ".checkpoints" / "fake"
+    _wait_for_checkpoint(ckpt)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "fake.json").exists()
+    resumed = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--resume")
+    assert resumed.wait(timeout=120) == 0
+    fresh = _child(tmp_path, "run", "fake", "--out", str(tmp_path / "o2"), "--no-progress")
+    assert fresh.wait(timeout=120) == 0
+    a = json.loads((out / "fake.json").read_text())["numbers"]
+    b = json.loads((tmp_path / "o2" / "fake.json").read_text())["numbers"]
+    assert a == b
+    assert not ckpt.exists()  # removed after a completed run
