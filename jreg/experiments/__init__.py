@@ -23,12 +23,21 @@ NAMES = (
     "weight_decay_pitfalls",
     "ghost_batch_norm",
     "spectral_norm",
+    # the survey's applications (issues 9 and 10)
+    "gan_regularizers",
+    "contractive_autoencoder",
+    "attention_entropy",
+    "masked_lm",
+    "drop_path",
+    "double_q",
 )
 
 #: The five classic results (issue 3): what ``jreg reproduce`` runs by default.
 CLASSIC = NAMES[:5]
 #: Implicit regularization and pitfalls (issue 4): added by ``jreg reproduce --all``.
-IMPLICIT = NAMES[5:]
+IMPLICIT = NAMES[5:11]
+#: Applications of the survey (GANs, autoencoders, transformers, RL, ...): ``--all`` too.
+APPLICATIONS = NAMES[11:]
 
 
 def available() -> tuple[str, ...]:
