@@ -57,6 +57,27 @@ def use_all_cpu_cores(environ=os.environ) -> int:
     return n
 
 
+def enable_compilation_cache(path: str | None = None) -> str:
+    """Turn on JAX's persistent compilation cache, so a rerun does not recompile.
+
+    Args:
+      path: cache folder; default ``$JREG_CACHE_DIR`` or ``~/.cache/jreg/jax``.
+
+    Returns:
+      The folder used.
+    """
+    import jax
+
+    path = (
+        path
+        or os.environ.get("JREG_CACHE_DIR")
+        or os.path.join(os.path.expanduser("~"), ".cache", "jreg", "jax")
+    )
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return path
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jreg", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -115,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     use_all_cpu_cores()
+    enable_compilation_cache()
     from jreg.experiments import runner  # heavy imports only when running
 
     try:
@@ -138,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             done.append(name)
             heads = ", ".join(f"{k}={v}" for k, v in list(rec["headline"].items())[:3])
             print(f"[{name}] {rec['wall_time_s']:.1f}s  {heads}", flush=True)
-    except (KeyboardInterrupt, Exception) as e:  # Ctrl-C inside a host callback arrives wrapped by XLA
+    except (
+        KeyboardInterrupt,
+        Exception,
+    ) as e:  # Ctrl-C inside a host callback arrives wrapped by XLA
         if not isinstance(e, KeyboardInterrupt) and "KeyboardInterrupt" not in str(e):
             raise
         left = [n for n in names if n not in done]
