@@ -119,7 +119,12 @@ def test_task_sequence_updates_the_anchor_between_tasks():
     opt = optax.sgd(0.1)
 
     def init(key, hp):
-        return {"w": jnp.zeros(()), "anchor": jnp.zeros(()), "anchors": jnp.zeros(3), "opt": opt.init(jnp.zeros(()))}
+        return {
+            "w": jnp.zeros(()),
+            "anchor": jnp.zeros(()),
+            "anchors": jnp.zeros(3),
+            "opt": opt.init(jnp.zeros(())),
+        }
 
     def step(state, batch, key, hp):
         switch = (batch["task_step"] == 0) & (batch["task"] > 0)
@@ -256,7 +261,9 @@ def test_flax_linen_and_nnx_models_train_over_vmapped_seeds_like_pure_functions(
     res_pure = train.sweep(tasks.supervised(twin, optimizer=opt), data, **kw)
     chex.assert_trees_all_close(res_linen.history, res_pure.history, rtol=1e-5, atol=1e-6)
     # seeds differ from each other (vmapped keys really are per seed)
-    assert not np.allclose(res_linen.history["test_loss"][0, 0], res_linen.history["test_loss"][0, 1])
+    assert not np.allclose(
+        res_linen.history["test_loss"][0, 0], res_linen.history["test_loss"][0, 1]
+    )
 
     nnx_model = nets.nnx(Nnx)
     res_nnx = train.sweep(tasks.supervised(nnx_model, optimizer=opt), data, **kw)

@@ -115,7 +115,9 @@ def test_bad_hyperparameters(data, hparams, match):
 @pytest.mark.parametrize("seeds", [[0, 2**32], [-1], 0, [0.5]])
 def test_bad_seeds(data, seeds):
     with pytest.raises(ValueError, match="seeds"):
-        train.sweep(_task(), data, stream=streams.epochs(32), seeds=seeds, num_steps=3, eval_every=3)
+        train.sweep(
+            _task(), data, stream=streams.epochs(32), seeds=seeds, num_steps=3, eval_every=3
+        )
 
 
 def test_labels_out_of_range_are_rejected_before_training(data):
