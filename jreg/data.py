@@ -368,6 +368,25 @@ def _quiet_absl():
         absl_logging.set_verbosity(level)
 
 
+@contextlib.contextmanager
+def _private_tempdir():
+    """Route ``tempfile`` into a private folder for the block and delete it afterwards.
+
+    ``tfds.builder`` leaves an empty ``/tmp/tmp...tfds`` folder per call; this keeps them
+    from accumulating.
+    """
+    import shutil
+    import tempfile
+
+    folder, old = tempfile.mkdtemp(prefix="jreg-tfds-"), tempfile.tempdir
+    tempfile.tempdir = folder
+    try:
+        yield
+    finally:
+        tempfile.tempdir = old
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _not_prepared(name: str, where: Any, why: str) -> DatasetNotPreparedError:
     return DatasetNotPreparedError(
         f"TFDS dataset {name!r} is not prepared under data_dir={where} ({why}). jreg never "
@@ -420,7 +439,7 @@ def tfds_numpy(
     data_dir = os.fspath(data_dir) if data_dir is not None else None
     where = data_dir if data_dir is not None else f"{tfds.core.constants.DATA_DIR} (TFDS default)"
     # Probing a missing dataset makes TFDS log a misleading "Variant folder" warning.
-    with _quiet_absl():
+    with _quiet_absl(), _private_tempdir():
         try:
             builder = tfds.builder(name, data_dir=data_dir)
         except tfds.core.registered.DatasetNotFoundError as err:

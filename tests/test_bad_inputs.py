@@ -1,0 +1,197 @@
+"""The bad inputs users actually send, one row each: every one is a clear error.
+
+Rows marked (probe) come from the new-user trial of issue 11; the CLI rows (``--seeds 0``,
+``--out FILE``, ``--only`` without names, ``--set nope=1``) are in ``test_runner.py``.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jreg import data, losses, metrics, models, nets, streams, tasks, train, transforms
+
+pytestmark = pytest.mark.standard_promotion
+
+X = np.asarray(np.random.default_rng(0).normal(size=(32, 3)), np.float32)
+Y = np.asarray(np.arange(32) % 3, np.int32)
+
+
+def _task():
+    return tasks.supervised(
+        nets.mlp((3, 4, 3)),
+        optimizer=optax.sgd(0.1),
+        regularizers={"weight_decay": tasks.HALF_L2},
+        hparams={"dropout_rate": 0.0},
+    )
+
+
+def _fit(x=X, y=Y, xt=X, yt=Y, hparams=None, **kw):
+    kw = {"stream": streams.epochs(8), "seed": 0, "num_steps": 4, "eval_every": 4, **kw}
+    return train.fit(_task(), tasks.split_data(x, y, xt, yt), hparams=hparams, **kw)
+
+
+def _sweep(hparams, seeds=1):
+    ds = tasks.split_data(X, Y, X, Y)
+    return train.sweep(
+        _task(),
+        ds,
+        stream=streams.epochs(8),
+        seeds=seeds,
+        hparams=hparams,
+        num_steps=4,
+        eval_every=4,
+        progress=False,
+    )
+
+
+def _with(a, i, v):
+    a = a.copy()
+    a[i] = v
+    return a
+
+
+def _transform_update(tx):
+    p = {"w": jnp.ones((2, 2))}
+    return tx.update(p, tx.init(p), None)
+
+
+ROWS = [
+    # (id, call, error type, message fragment)
+    (
+        "test label out of range (probe)",
+        lambda: _fit(yt=_with(Y, 0, 3)),
+        ValueError,
+        "test y has label 3 outside [0, 3)",
+    ),
+    (
+        "train label out of range (probe)",
+        lambda: _fit(y=_with(Y, 0, 7)),
+        ValueError,
+        "train y has label 7 outside [0, 3)",
+    ),
+    ("negative label", lambda: _fit(y=_with(Y, 0, -1)), ValueError, "negative label -1"),
+    ("float labels", lambda: _fit(y=Y.astype(np.float32)), TypeError, "integer class labels"),
+    ("bool labels", lambda: _fit(y=Y % 2 == 0), TypeError, "integer class labels"),
+    ("NaN in x", lambda: _fit(x=_with(X, (0, 0), np.nan)), ValueError, "NaN/inf"),
+    ("inf in test x", lambda: _fit(xt=_with(X, (1, 1), np.inf)), ValueError, "NaN/inf"),
+    ("empty test set (probe)", lambda: _fit(xt=X[:0], yt=Y[:0]), ValueError, "test split is empty"),
+    (
+        "x and y lengths differ",
+        lambda: _fit(y=Y[:-1]),
+        ValueError,
+        "examples but train['x'] has 32",
+    ),
+    ("batch larger than N", lambda: _fit(stream=streams.epochs(64)), ValueError, "exceeds the 32"),
+    (
+        "misspelled hparam (probe)",
+        lambda: _fit(hparams={"weight_decy": 0.1}),
+        ValueError,
+        "declares ['dropout_rate'",
+    ),
+    (
+        "fit(hparams={'dropout': .9}) (probe)",
+        lambda: _fit(hparams={"dropout": 0.9}),
+        ValueError,
+        "unknown hyperparameter(s) ['dropout']",
+    ),
+    (
+        "hparam arrays of different lengths",
+        lambda: _sweep({"weight_decay": [0, 1], "dropout_rate": [0.1, 0.2, 0.3]}),
+        ValueError,
+        "one common length",
+    ),
+    ("negative weight decay", lambda: _sweep({"weight_decay": [-1.0]}), ValueError, "weight_decay"),
+    (
+        "dropout rate 1 in a sweep",
+        lambda: _sweep({"dropout_rate": [1.0]}),
+        ValueError,
+        "dropout_rate",
+    ),
+    (
+        "seed 2**32 (probe: uint32 wrap)",
+        lambda: _sweep(None, seeds=[0, 2**32]),
+        ValueError,
+        "[0, 2**32)",
+    ),
+    ("seeds=0", lambda: _sweep(None, seeds=0), ValueError, "seeds"),
+    (
+        "dropout rate outside [0, 1)",
+        lambda: models.dropout(X, 1.5, key=jax.random.key(0), train=True),
+        ValueError,
+        "dropout rate",
+    ),
+    (
+        "label smoothing outside [0, 1)",
+        lambda: losses.cross_entropy(
+            jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32), label_smoothing=-0.1
+        ),
+        ValueError,
+        "smoothing",
+    ),
+    (
+        "probabilities that do not sum to 1",
+        lambda: metrics.expected_calibration_error(jnp.full((4, 3), 0.5), jnp.zeros(4, jnp.int32)),
+        ValueError,
+        "sum to 1",
+    ),
+    (
+        "num_bins < 1",
+        lambda: metrics.expected_calibration_error(
+            jnp.full((4, 2), 0.5), jnp.zeros(4, jnp.int32), num_bins=0
+        ),
+        ValueError,
+        "num_bins",
+    ),
+    (
+        "proximal_l1 without params",
+        lambda: _transform_update(transforms.proximal_l1(0.1, 0.1)),
+        ValueError,
+        "params",
+    ),
+    (
+        "weight decay without params",
+        lambda: _transform_update(transforms.decoupled_weight_decay(0.1)),
+        ValueError,
+        "params",
+    ),
+    ("unknown dataset", lambda: data.load("mnistt"), ValueError, "mnistt"),
+    ("patience without a monitor", lambda: _fit(patience=2), ValueError, "patience needs a metric"),
+    (
+        "monitor that is not evaluated",
+        lambda: _fit(monitor="val_loss"),
+        ValueError,
+        "not an evaluated metric",
+    ),
+    (
+        "eval_every not a whole epoch",
+        lambda: _fit(eval_every=3, num_steps=6),
+        ValueError,
+        "multiple of the stream's block",
+    ),
+]
+
+
+@pytest.mark.parametrize("call, error, match", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_bad_input_is_a_clear_error(call, error, match):
+    with pytest.raises(error) as exc:
+        call()
+    assert match in str(exc.value)
+
+
+def test_unprepared_tfds_dataset_never_touches_the_network(tmp_path, monkeypatch):
+    import socket
+
+    def no_network(*a, **k):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    import glob
+    import tempfile
+
+    before = len(glob.glob(f"{tempfile.gettempdir()}/tmp*tfds"))
+    with pytest.raises(data.DatasetNotPreparedError, match="tfds build"):
+        data.tfds_dataset("fashion_mnist", data_dir=str(tmp_path))
+    # (probe) no empty /tmp/tmp...tfds folder is left behind
+    assert len(glob.glob(f"{tempfile.gettempdir()}/tmp*tfds")) == before
