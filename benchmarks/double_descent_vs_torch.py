@@ -4,9 +4,11 @@ Both sides train the same thing: MNIST-1D (4,000 train, 15% of labels flipped), 
 40-h-h-10 (ReLU) for the 20 widths of ``jreg run double_descent``, SGD(0.01, momentum
 0.9), batch 100, one seed. PyTorch runs the way a researcher would write it: a Python
 loop over widths, a DataLoader-free loop over shuffled minibatches. jreg runs
-:func:`jreg.widths.width_sweep` (one compiled, vmapped program per width bucket,
-compilation included in its time). The same run measures a large matmul in both
-frameworks to say how far each program is from the machine's matmul peak.
+:func:`jreg.train.sweep` of a :class:`jreg.widths.Bucketed` family of padded MLPs (one
+compiled, vmapped program per width bucket, compilation included in its time and also
+reported on its own: tracing + lowering + XLA compilation, from ``jax.monitoring``). The
+same run measures a large matmul in both frameworks to say how far each program is from
+the machine's matmul peak.
 
     pip install -e ".[bench]"   # CPU torch 2.13.0
     python benchmarks/double_descent_vs_torch.py [--epochs 500] [--json out.json]
@@ -27,10 +29,25 @@ use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backe
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jreg import widths
 from jreg.experiments import double_descent
+
+#: jax.monitoring events whose durations add up to the compile time.
+COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+_compile_s = [0.0]
+
+
+def _on_event(event: str, duration: float, **kw) -> None:
+    if event in COMPILE_EVENTS:
+        _compile_s[0] += duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_event)
 
 
 def _best_seconds(fn, reps: int) -> float:
@@ -65,9 +82,10 @@ def train_flops(ws, n_train: int, batch: int, epochs: int) -> float:
 
 
 def run_torch(torch, ds, ws, *, epochs: int, batch: int, seed: int = 0) -> tuple[float, list]:
-    x, y_packed, xt, yt = ds
-    y_noisy = torch.as_tensor(y_packed // 10, dtype=torch.long)
-    x, xt, yt = torch.as_tensor(x), torch.as_tensor(xt), torch.as_tensor(yt, dtype=torch.long)
+    """Train each width on the noisy labels in a PyTorch eager loop; (seconds, test errors)."""
+    x, xt = torch.as_tensor(ds["train"]["x"]), torch.as_tensor(ds["test"]["x"])
+    y_noisy = torch.as_tensor(ds["train"]["y_noisy"], dtype=torch.long)
+    yt = torch.as_tensor(ds["test"]["y"], dtype=torch.long)
     errors = []
     start = time.perf_counter()
     for w in ws:
@@ -110,20 +128,13 @@ def main() -> None:
 
     peak_jax = matmul_gflops_jax()
     peak_torch = matmul_gflops_torch(torch)
-    opt = lambda hp: optax.sgd(cfg["lr"], momentum=cfg["momentum"])
+    run_cfg = cfg | {"seeds": 1, "num_epochs": args.epochs, "eval_every": args.epochs}
+    buckets = double_descent.width_family(run_cfg).buckets(ws)
+    _compile_s[0] = 0.0
     start = time.perf_counter()
-    res = widths.width_sweep(
-        ws,
-        ds,
-        seeds=1,
-        noise_levels=(1,),
-        optimizer=opt,
-        num_epochs=args.epochs,
-        batch_size=batch,
-        eval_every=args.epochs,
-        progress=False,
-    )
+    res = double_descent.train_widths(run_cfg, ds, ws, noise_levels=(1,), progress=False)
     jreg_s = time.perf_counter() - start
+    compile_s = _compile_s[0]
     torch_s, torch_err = run_torch(torch, ds, ws, epochs=args.epochs, batch=batch)
 
     rows = {
@@ -138,12 +149,16 @@ def main() -> None:
     print(f"{'':28s} {'wall (s)':>9s} {'GFLOP/s':>9s}")
     for name, t in rows.items():
         print(f"{name:28s} {t:9.1f} {flops / t / 1e9:9.1f}")
+    print(
+        f"jreg: {len(buckets)} buckets {buckets}; compile (trace + lower + XLA) {compile_s:.1f} s "
+        f"of its {jreg_s:.1f} s, training {jreg_s - compile_s:.1f} s"
+    )
     print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
     print(
         f"speed-up jreg vs torch: {torch_s / jreg_s:.1f}x; jreg runs at "
         f"{100 * flops / jreg_s / 1e9 / peak_jax:.0f}% of the matmul peak"
     )
-    jreg_err = res["test_error"][0, :, 0, -1]
+    jreg_err = res["test_error"][0, :, 0, -1]  # (P,): noise level 0, every width, seed 0
     print(
         f"final test error, mean over widths: jreg {np.mean(jreg_err):.3f}, "
         f"torch {np.mean(torch_err):.3f}"
@@ -154,12 +169,13 @@ def main() -> None:
                 {
                     "epochs": args.epochs,
                     "jreg_s": jreg_s,
+                    "jreg_compile_s": compile_s,
                     "torch_s": torch_s,
                     "ratio": torch_s / jreg_s,
                     "train_tflop": flops / 1e12,
                     "matmul_gflops_jax": peak_jax,
                     "matmul_gflops_torch": peak_torch,
-                    "buckets": res["buckets"],
+                    "buckets": buckets,
                     "jreg_test_error": jreg_err.tolist(),
                     "torch_test_error": torch_err,
                     "platform": platform.platform(),

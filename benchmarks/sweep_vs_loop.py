@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import optax
 
-from jreg import data, train
+from jreg import data, nets, streams, tasks, train
 
 
 def main() -> None:
@@ -36,18 +36,17 @@ def main() -> None:
     steps_per_epoch = n_train // batch
     if args.steps % steps_per_epoch:
         raise SystemExit(f"--steps must be a multiple of {steps_per_epoch}")
-    epochs = args.steps // steps_per_epoch
-    ds = data.mnist_digits(n_train, 1000, key=jax.random.key(0))
-    problem = train.mlp_classifier((784, 128, 10), optimizer=lambda hp: optax.adam(1e-3))
-    kw = dict(num_epochs=epochs, batch_size=batch, eval_every=epochs)
+    ds = tasks.split_data(*data.mnist_digits(n_train, 1000, key=jax.random.key(0)))
+    task = tasks.supervised(nets.mlp((784, 128, 10)), optimizer=optax.adam(1e-3))
+    kw = dict(stream=streams.epochs(batch), num_steps=args.steps, eval_every=args.steps)
     seeds = np.arange(args.seeds)
 
     def run_sweep():
-        res = train.sweep(problem, ds, seeds=seeds, progress=False, **kw)
-        return jax.block_until_ready(res.params)
+        res = train.sweep(task, ds, seeds=seeds, progress=False, **kw)
+        return jax.block_until_ready(res.state["params"])
 
     def run_loop():
-        out = [train.fit(problem, ds, key=jax.random.key(int(s)), **kw).params for s in seeds]
+        out = [train.fit(task, ds, seed=int(s), **kw).state["params"] for s in seeds]
         return jax.block_until_ready(out)
 
     times = {}

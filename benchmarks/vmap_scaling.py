@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import optax
 
-from jreg import data, train
+from jreg import data, nets, streams, tasks, train
 
 
 def main() -> None:
@@ -32,15 +32,13 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16, 64])
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    ds = data.mnist1d(4000, 1000, seed=0)
-    problem = train.mlp_classifier(
-        (40, 64, 64, 10),
-        activation="relu",
-        init="he",
-        optimizer=lambda hp: optax.sgd(0.01, momentum=0.9),
+    ds = tasks.split_data(*data.mnist1d(4000, 1000, seed=0))
+    task = tasks.supervised(
+        nets.mlp((40, 64, 64, 10), activation="relu", init="he"),
+        optimizer=optax.sgd(0.01, momentum=0.9),
     )
-    kw = dict(num_epochs=args.epochs, batch_size=100, eval_every=args.epochs)
     steps = (4000 // 100) * args.epochs
+    kw = dict(stream=streams.epochs(100), num_steps=steps, eval_every=steps)
 
     def timed(fn):
         jax.block_until_ready(fn())
@@ -52,20 +50,14 @@ def main() -> None:
     for n in args.seeds:
         seeds = np.arange(n)
         table[n] = {
-            "vmap": timed(
-                lambda: train.sweep(problem, ds, seeds=seeds, progress=False, **kw).params
-            ),
+            "vmap": timed(lambda: train.sweep(task, ds, seeds=seeds, progress=False, **kw).state),
             "lax.map": timed(
                 lambda: (
-                    train.sweep(
-                        problem, ds, seeds=seeds, strategy="map", progress=False, **kw
-                    ).params
+                    train.sweep(task, ds, seeds=seeds, strategy="map", progress=False, **kw).state
                 )
             ),
             "python loop": timed(
-                lambda: [
-                    train.fit(problem, ds, key=jax.random.key(int(s)), **kw).params for s in seeds
-                ]
+                lambda: [train.fit(task, ds, seed=int(s), **kw).state for s in seeds]
             ),
         }
     print(

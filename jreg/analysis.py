@@ -59,6 +59,35 @@ def cumulative_energy(energy: jax.Array) -> jax.Array:
     return jnp.cumsum(energy, axis=-1) / jnp.where(total > 0, total, 1.0)
 
 
+def gd_pc_decay(eigenvalues, learning_rate: float, steps) -> jax.Array:
+    """Closed-form per-principal-component decay of gradient descent on least squares.
+
+    For ``L(w) = (1/2N)‖X w − y‖²`` with centred inputs ``X`` (N, D) (plus an intercept,
+    which decouples when ``X`` is centred), gradient descent ``w ← w − η ∇L`` gives
+    ``w_t − w* = (I − η Σ)^t (w_0 − w*)`` with ``Σ = XᵀX / N``; in the eigenbasis
+    ``Σ v_k = λ_k v_k`` (:func:`pca_basis`) every component decays on its own:
+    ``v_kᵀ(w_t − w*) = (1 − η λ_k)^t · v_kᵀ(w_0 − w*)``, and so does the gradient
+    ``v_kᵀ ∇L(w_t)``. Large-variance directions are learned first (spectral bias; the
+    basis of early stopping as a regulariser: stopping at step t keeps roughly the
+    components with ``η λ_k t ≳ 1``). For ``L = (1/N)‖X w − y‖²`` (no ½, e.g. the
+    ``"mse"`` loss of :func:`jreg.tasks.supervised`) pass ``2η``.
+
+    Args:
+      eigenvalues: ``λ_k`` of shape (D,) (e.g. from :func:`pca_basis`), >= 0.
+      learning_rate: η > 0 (stable for ``η λ_max < 2``).
+      steps: step counts t, an int or an array of shape (T,).
+
+    Returns:
+      ``(1 − η λ_k)^t`` of shape ``(T, D)`` (``(D,)`` for a scalar ``steps``).
+    """
+    lam = jnp.asarray(eigenvalues, jnp.float32)
+    _checks.check_nonnegative("learning_rate", learning_rate)
+    t = jnp.asarray(steps, jnp.int32)[..., None]
+    base = 1.0 - learning_rate * lam  # may be negative (η λ > 1): the sign alternates
+    sign = jnp.where((base < 0) & (t % 2 == 1), -1.0, 1.0)
+    return sign * jnp.power(jnp.abs(base), t.astype(jnp.float32))
+
+
 def decision_grid(
     predict: Callable[[jax.Array], jax.Array],
     *,
@@ -96,3 +125,48 @@ def margins(logits: jax.Array, labels: jax.Array) -> jax.Array:
 def mean_abs_logit_gap(logits: jax.Array) -> jax.Array:
     """Mean |z₁ − z₀| for binary logits ``(N, 2)``: how confident the model is overall."""
     return jnp.mean(jnp.abs(logits[..., 1] - logits[..., 0]))
+
+
+def top_hessian_eigenvalue(
+    loss_fn: Callable, params, key: jax.Array, num_iters: int = 20
+) -> jax.Array:
+    """Largest-magnitude eigenvalue of the Hessian of ``loss_fn`` at ``params`` (sharpness).
+
+    Power iteration on Hessian-vector products ``H v = ∂/∂ε ∇L(θ + ε v)`` (forward over
+    reverse mode, Pearlmutter 1994), never forming H: ``v ← H v / ‖H v‖`` from a random
+    unit start, and the Rayleigh quotient ``vᵀ H v`` of the last iterate is returned. At a
+    minimum (H positive semi-definite) this is λ_max, the sharpness of Keskar et al. 2017
+    and Cohen et al. 2021 ("edge of stability": full-batch GD drives it to ≈ 2/η).
+
+    Args:
+      loss_fn: ``params -> scalar`` (e.g. the full-batch training loss).
+      params: pytree of float arrays.
+      key: PRNG key for the starting vector.
+      num_iters: power iterations (each one HVP, about two gradients).
+
+    Returns:
+      Scalar: the Rayleigh quotient after ``num_iters`` iterations (converges at a rate
+      ``|λ₂/λ₁|`` per iteration).
+    """
+    _checks.check_positive_int("num_iters", num_iters)
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    v = treedef.unflatten(
+        [jax.random.normal(k, jnp.shape(p)) for k, p in zip(keys, leaves, strict=True)]
+    )
+    grad = jax.grad(loss_fn)
+
+    def hvp(v):
+        return jax.jvp(grad, (params,), (v,))[1]
+
+    def norm(t):
+        return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(t)))
+
+    def body(_, v):
+        hv = hvp(v)
+        return jax.tree.map(lambda x: x / jnp.maximum(norm(hv), 1e-30), hv)
+
+    v = jax.tree.map(lambda x: x / norm(v), v)
+    v = jax.lax.fori_loop(0, num_iters, body, v)
+    hv = hvp(v)
+    return sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(v), jax.tree.leaves(hv), strict=True))

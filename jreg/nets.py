@@ -251,3 +251,39 @@ def bn_mlp(
         return out, {"bn": new_stats}, {}
 
     return Model(init, apply)
+
+
+def residual_mlp(in_dim: int, num_classes: int, *, width: int = 64, depth: int = 16) -> Model:
+    """Residual MLP with stochastic depth at ``hp["drop_path_rate"]`` (Huang et al. 2016).
+
+    ``x (B, in_dim) -> linear (B, width) -> depth × [x + drop_path(W₂ relu(W₁ x + b₁) + b₂)]
+    -> relu -> linear (B, num_classes)``. Block ``l = 1..L`` drops its branch with the
+    linear depth ramp ``l / L · hp["drop_path_rate"]`` (:func:`jreg.models.drop_path`,
+    one draw per example). ``W₂`` is scaled by ``1/√L`` at init so the stack stays O(1).
+    """
+    _checks.check_positive_int("depth", depth)
+
+    def init(key, hp):
+        k_in, k_out, *k_blocks = jax.random.split(key, depth + 2)
+        blocks = []
+        for kb in k_blocks:
+            first, second = models.mlp_init(kb, (width, width, width), init="he")
+            blocks.append([first, {**second, "w": second["w"] / jnp.sqrt(depth)}])
+        params = {
+            "in": models.mlp_init(k_in, (in_dim, width))[0],
+            "blocks": blocks,
+            "out": models.mlp_init(k_out, (width, num_classes))[0],
+        }
+        return params, {}
+
+    def apply(params, state, x, *, key, train, hp):
+        rate = hp.get("drop_path_rate", 0.0)
+        h = x @ params["in"]["w"] + params["in"]["b"]
+        for depth_l, block in enumerate(params["blocks"], start=1):
+            branch = models.mlp_apply(block, h, activation="relu")
+            k = None if key is None else jax.random.fold_in(key, depth_l)
+            h = h + models.drop_path(branch, depth_l / depth * rate, key=k, train=train)
+        out = jax.nn.relu(h) @ params["out"]["w"] + params["out"]["b"]
+        return out, state, {}
+
+    return Model(init, apply)

@@ -24,6 +24,16 @@ def test_augmentation_quick():
     assert np.mean(shifted["train_loss"][:, -1]) > 3 * np.mean(plain["train_loss"][:, -1])
     assert np.all(n["plain_interpolation_step_per_seed"] > 0)
     assert set(n["headline"]) >= {"final test acc, plain", "final test acc, shifted"}
+    # The controlled arm (plain model, larger Adam ε) trains and interpolates too; the
+    # post-interpolation comparison is paired per seed over a non-empty window.
+    eps_arm = curves["no augmentation, Adam ε=1e-6"]
+    assert np.min(eps_arm["train_accuracy"][:, -1]) == 1.0
+    post = n["post_interpolation"]
+    assert np.all(post["window_evaluations"] > 0)
+    assert post["stable_window_difference"].shape == (2,)
+    assert len(post["after_interpolation_difference"]) == 2
+    for d in post["after_interpolation_difference"].values():
+        assert np.all(np.isfinite(d))
     assert all(isinstance(s, str) for s in n["notes"])
     json.dumps(to_json(n))
     fig = augmentation.figure(n, config)  # smoke: draws from the numbers alone

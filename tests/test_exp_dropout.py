@@ -34,6 +34,10 @@ def test_dropout_quick():
     # Dropout makes the training objective (dropout on) higher than without.
     obj = num["final_train_objective"]
     assert np.mean(obj["dropout"]) > np.mean(obj["no dropout"])
+    # The blog's shared-mask dropout is a third net: trained, paired with jreg's per seed.
+    assert np.mean(obj["dropout, shared mask"]) > np.mean(obj["no dropout"])
+    diff = num["shared_minus_per_example"]["test_accuracy"]
+    assert diff.shape == (2,) and np.all(np.isfinite(diff))
     for values in num["test_accuracy"].values():
         assert np.all((values > 0.5) & (values <= 1.0))
     json.dumps(to_json(num))

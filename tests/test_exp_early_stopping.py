@@ -30,7 +30,11 @@ def test_early_stopping_tiny():
     es = n["early_stopping"]
     assert np.all(es["stop_step"] < total)
     assert np.all(es["best_step"] < es["stop_step"])
+    # Least squares by GD: the measured per-component factor is the closed form 1 − ηλ_k.
+    lin = n["linear_gd_rates"]
+    np.testing.assert_allclose(lin["measured"], lin["predicted"], rtol=1e-3)
+    assert np.all(np.diff(lin["measured"]) > 0)  # smaller λ_k, slower decay
     json.dumps(to_json(n))
     fig = early_stopping.figure(n, config)  # smoke: draws from the numbers alone
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 4
     plt.close(fig)

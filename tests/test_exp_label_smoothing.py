@@ -35,6 +35,12 @@ def test_label_smoothing_tiny():
     assert frac[-1] < frac[0]
     # Reliability curves: 15 quantile bins per (eps, seed).
     assert n["reliability"]["bin_accuracy"].shape == (3, 3, 15)
+    # The arg-min's bootstrap over seeds: an interval on the grid, frequencies summing to 1.
+    boot = n["bootstrap"]
+    lo, hi = boot["argmin_interval"]
+    assert eps.min() <= lo <= hi <= eps.max()
+    np.testing.assert_allclose(boot["argmin_freq"].sum(), 1.0)
+    assert boot["compare"]["ece_difference"].shape == (3,)
     json.dumps(to_json(n))
     fig = label_smoothing.figure(n, config)  # smoke: draws from the numbers alone
     assert len(fig.axes) == 4

@@ -82,3 +82,28 @@ def test_bad_inputs(batch):
         L.cross_entropy(logits, labels[:3])
     with pytest.raises(ValueError, match="num_classes must be >= 2"):
         L.smoothed_targets(jnp.array([0]), 1, 0.1)
+
+
+@pytest.mark.parametrize("num_classes", [2, 4, 10])
+@pytest.mark.parametrize("eps", [0.05, 0.2, 0.6])
+def test_smoothing_is_cross_entropy_plus_kl_from_uniform(num_classes, eps):
+    """ε/(K−1) smoothing: LS = (1 − c)·CE + c·KL(u‖p) + c·log K with c = εK/(K − 1).
+
+    With q_y = 1 − ε and q_k = ε/(K − 1) elsewhere, −Σ_k q_k log p_k = −(1 − ε − ε/(K−1))
+    log p_y − ε/(K−1) Σ_k log p_k, and −Σ_k log p_k = K·(KL(u‖p) + log K). So smoothing is
+    a KL(uniform ‖ p) penalty of weight c on a CE whose weight drops to 1 − c; written as
+    CE + c·(KL(u‖p) − CE) + c·log K. (At ε = (K − 1)/K, c = 1: the target is uniform.)
+    """
+    k1, k2 = jax.random.split(jax.random.key(num_classes))
+    logits = jax.random.normal(k1, (64, num_classes), jnp.float32) * 3.0
+    labels = jax.random.randint(k2, (64,), 0, num_classes)
+    smoothed = L.per_example_cross_entropy(logits, labels, label_smoothing=eps)
+    ce = L.per_example_cross_entropy(logits, labels)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    kl_uniform = jnp.sum((1.0 / num_classes) * (-jnp.log(num_classes) - logp), axis=-1)
+    c = eps * num_classes / (num_classes - 1)
+    np.testing.assert_allclose(
+        smoothed, (1 - c) * ce + c * kl_uniform + c * np.log(num_classes), rtol=1e-5, atol=1e-5
+    )
+    # The KL term is a penalty: it is >= 0 and 0 only for the uniform prediction.
+    assert np.all(np.asarray(kl_uniform) >= -1e-6)

@@ -125,3 +125,28 @@ def test_weight_sparsity_and_zeros(maybe_jit):
         M.weight_sparsity(params, tol=-1.0)
     with pytest.raises(ValueError, match="selects no parameters"):
         M.weight_sparsity(params, mask={"w": False, "b": False})
+
+
+def test_mode_coverage_hand_computed(maybe_jit):
+    """Modes at (0,0), (10,0), (0,10); σ = 1, so high quality means distance < 3."""
+    centers = jnp.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    samples = jnp.array(
+        [
+            [0.5, 0.0],  # mode 0, distance 0.5: high quality
+            [0.0, -2.9],  # mode 0, distance 2.9: high quality
+            [9.0, 1.0],  # mode 1, distance √2: high quality
+            [5.0, 5.0],  # distance √50 to every mode: low quality
+            [0.0, 6.5],  # nearest is mode 2 at distance 3.5: low quality
+        ]
+    )
+    out = maybe_jit(M.mode_coverage)(samples, centers, 1.0)
+    np.testing.assert_allclose(out["counts"], [2.0, 1.0, 0.0])
+    assert float(out["modes"]) == 2.0  # mode 2 is nearest only to a low-quality sample
+    np.testing.assert_allclose(out["high_quality"], 3 / 5)
+    # p = (2/3, 1/3, 0): KL = 2/3 log(3·2/3) + 1/3 log(3·1/3) = 2/3 log 2.
+    np.testing.assert_allclose(out["kl"], 2 / 3 * np.log(2.0), rtol=1e-6)
+    even = M.mode_coverage(centers, centers, 1.0)
+    assert float(even["modes"]) == 3.0 and abs(float(even["kl"])) < 1e-6
+    assert np.isnan(float(M.mode_coverage(samples[3:4], centers, 1.0)["kl"]))
+    with pytest.raises(ValueError, match="std must be finite and > 0"):
+        M.mode_coverage(samples, centers, 0.0)

@@ -155,3 +155,23 @@ def test_ghost_batch_norm_normalises_each_ghost(key):
     np.testing.assert_allclose(full, ref, rtol=1e-6)
     with pytest.raises(ValueError, match="divide"):
         models.ghost_batch_norm(x, ghost_size=5)
+
+
+def test_drop_path_unbiased_and_drops_whole_branches(key):
+    # E[drop_path(x)] = x over keys, and each example keeps or drops its whole branch.
+    x = jax.random.normal(key, (8, 3, 5)) + 2.0
+    rate = 0.3
+    keys = jax.random.split(jax.random.key(1), 4000)
+    out = jax.vmap(lambda k: models.drop_path(x, rate, key=k, train=True))(keys)
+    kept = np.asarray(out != 0)  # (K, 8, 3, 5)
+    per_example = kept.reshape(kept.shape[0], kept.shape[1], -1)
+    assert np.all(per_example.all(-1) | ~per_example.any(-1))  # all or nothing per example
+    np.testing.assert_allclose(
+        np.asarray(out)[kept], np.broadcast_to(x / 0.7, out.shape)[kept], rtol=1e-6
+    )
+    # drop frequency and mean match within ~4 standard errors of the key-level statistics
+    drop = 1.0 - per_example[..., 0].mean()
+    assert abs(drop - rate) < 4 * np.sqrt(rate * (1 - rate) / per_example[..., 0].size)
+    mean, sem = np.asarray(out).mean(0), np.asarray(out).std(0) / np.sqrt(len(keys))
+    assert np.all(np.abs(mean - np.asarray(x)) < 4.5 * sem)
+    np.testing.assert_array_equal(models.drop_path(x, rate, key=None, train=False), x)

@@ -236,3 +236,37 @@ def test_attention_entropy(maybe_jit):
     assert np.all(np.isfinite(jax.grad(P.attention_entropy)(mixed)))
     with pytest.raises(ValueError, match="non-negative"):
         P.attention_entropy(jnp.array([[-0.5, 1.5]]))
+
+
+def test_jacobian_penalty_sigmoid_layer_closed_form(key):
+    # Contractive AE (Rifai et al. 2011): for h = sigmoid(x W + b),
+    # ‖∂h/∂x‖_F² = Σ_j (h_j (1 − h_j))² Σ_i W_ij², averaged over the batch.
+    kw, kb, kx = jax.random.split(key, 3)
+    w = jax.random.normal(kw, (7, 4))
+    b = jax.random.normal(kb, (4,))
+    x = jax.random.normal(kx, (5, 7))
+    h = jax.nn.sigmoid(x @ w + b)
+    closed = np.mean(np.sum(np.square(h * (1 - h)) * np.sum(np.square(w), axis=0), axis=1))
+    got = P.jacobian_penalty(lambda v: jax.nn.sigmoid(v @ w + b), x)
+    np.testing.assert_allclose(got, closed, rtol=1e-5)
+
+
+def test_diagonal_fisher_softmax_regression_by_hand():
+    # log p(y|x) = log softmax(W x + b)_y: ∂/∂W = (e_y − p) xᵀ, ∂/∂b = e_y − p, so the
+    # empirical diagonal Fisher is the mean over examples of their squares.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 3)).astype(np.float32)
+    y = rng.integers(0, 4, size=7)
+    params = {"w": rng.normal(size=(4, 3)).astype(np.float32), "b": np.zeros(4, np.float32)}
+
+    def log_lik(p, xi, yi):
+        return jax.nn.log_softmax(p["w"] @ xi + p["b"])[yi]
+
+    fisher = P.diagonal_fisher(log_lik, params, jnp.asarray(x), jnp.asarray(y))
+    logits = x @ params["w"].T
+    prob = np.exp(logits - logits.max(1, keepdims=True))
+    prob /= prob.sum(1, keepdims=True)
+    resid = np.eye(4)[y] - prob  # (N, K)
+    want_w = np.mean(np.square(resid[:, :, None] * x[:, None, :]), axis=0)
+    np.testing.assert_allclose(np.asarray(fisher["w"]), want_w, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(fisher["b"]), np.mean(resid**2, 0), rtol=1e-5)

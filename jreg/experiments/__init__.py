@@ -30,6 +30,10 @@ NAMES = (
     "masked_lm",
     "drop_path",
     "double_q",
+    "viral_escape",
+    "map_priors",
+    "continual_learning",
+    "batch_size",
 )
 
 #: The five classic results (issue 3): what ``jreg reproduce`` runs by default.

@@ -6,6 +6,12 @@ large enough that the classes overlap; no label noise. Two networks: no dropout 
 after every hidden layer, trained for every seed in one vmapped sweep. The dropout net is
 then run (i) deterministically (dropout off, the usual inference), (ii) with dropout left
 ON (single Monte-Carlo passes) and (iii) as the average of many such passes.
+
+jreg's dropout draws one mask per example (Srivastava et al. 2014); the blog's numpy code
+draws ONE mask per forward pass, shared by the whole minibatch (issue 13, item 4). A third
+net, "dropout, shared mask" (``models.mlp_apply(shared_mask=...)``, same p, same seeds),
+is the blog's variant; the mask kind is a swept 0/1 hyperparameter, so the three nets
+train in one sweep.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ DESCRIPTION = (
     "deterministic vs single MC-dropout passes vs their average."
 )
 
-NAMES = ("no dropout", "dropout")
+NAMES = ("no dropout", "dropout", "dropout, shared mask")  # the last: the blog's mask
 CURVES = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "train_objective")
 
 
@@ -46,6 +52,26 @@ def get_config(quick: bool = False) -> dict:
         "mc_shown": 3,  # single passes drawn in the figure
         "grid_resolution": 80 if quick else 100,
     }
+
+
+def _mlp(widths) -> nets.Model:
+    """Tanh MLP reading ``dropout_rate`` and ``shared_mask`` (0: per example, 1: per pass)."""
+
+    def init(key, hp):
+        return models.mlp_init(key, widths)
+
+    def apply(params, x, *, key, train, hp):
+        return models.mlp_apply(
+            params,
+            x,
+            activation="tanh",
+            dropout_rate=hp.get("dropout_rate", 0.0),
+            key=key,
+            train=train,
+            shared_mask=hp.get("shared_mask", False),
+        )
+
+    return nets.pure(init, apply, uses_hp=True)
 
 
 def _accuracy(p1, labels) -> np.ndarray:
@@ -72,26 +98,26 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     lr0, a, tau = config["lr"]
     b1, b2 = config["betas"]
     rate = float(config["dropout_rate"])
-    model = nets.mlp(config["widths"], activation="tanh")
+    model = _mlp(config["widths"])
     # offset=1: the reference optimizer increments its counter before computing the rate.
-    task = tasks.supervised(
-        model,
-        optimizer=optax.adam(schedules.power_law(lr0, a, tau, offset=1), b1=b1, b2=b2),
-        hparams={"dropout_rate": 0.0},
-    )
+    opt = optax.adam(schedules.power_law(lr0, a, tau, offset=1), b1=b1, b2=b2)
     spe = config["n_train"] // config["batch_size"]
+    task = tasks.supervised(model, optimizer=opt, hparams={"dropout_rate": 0.0, "shared_mask": 0.0})
     res = train.sweep(
         task,
         tasks.split_data(x_tr, y_tr, x_te, y_te),
         stream=streams.epochs(config["batch_size"]),
         seeds=config["seeds"],
-        hparams={"dropout_rate": np.asarray([0.0, rate], np.float32)},
+        hparams={  # the three NAMES
+            "dropout_rate": np.asarray([0.0, rate, rate], np.float32),
+            "shared_mask": np.asarray([0.0, 0.0, 1.0], np.float32),
+        },
         num_steps=config["num_epochs"] * spe,
         eval_every=config["eval_every"] * spe,
         progress=progress,
     )
     hist = jax.tree.map(np.asarray, res.history)
-    params = res.state["params"]  # leaves (2, S, ...)
+    params = res.state["params"]  # leaves (3, S, ...)
     n_seeds = hist["step"].shape[1]
 
     # ---- inference modes on [plot grid; test set] for every seed
@@ -112,23 +138,21 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     def mc_probs(p, k):
         """Class-1 probability of each of ``mc_samples`` dropout-on passes, (M, P).
 
-        One pass = one thinned network: the SAME dropout mask for every point (the key is
-        shared across the vmap over points), so a pass has a decision boundary of its own.
+        One pass = one thinned network: the SAME dropout mask for every point
+        (``shared_mask``), so a pass has a decision boundary of its own.
         """
         keys = jax.random.split(k, config["mc_samples"])
 
         def one(kk):
-            out = jax.vmap(
-                lambda xi: models.mlp_apply(
-                    p, xi, activation="tanh", dropout_rate=rate, key=kk, train=True
-                )
-            )(pts)
+            out = models.mlp_apply(
+                p, pts, activation="tanh", dropout_rate=rate, key=kk, train=True, shared_mask=True
+            )
             return jax.nn.softmax(out, axis=-1)[:, 1]
 
         return jax.lax.map(one, keys, batch_size=10)
 
     det = jax.jit(jax.vmap(jax.vmap(lambda p: jax.nn.softmax(logits(p, pts), axis=-1)[:, 1])))
-    p_det = np.asarray(det(params))  # (2, S, P)
+    p_det = np.asarray(det(params))  # (3, S, P)
     drop_params = jax.tree.map(lambda w: w[1], params)
     p_mc = np.stack(
         [  # (S, M, P); one seed at a time keeps memory small
@@ -143,10 +167,11 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     det_cls = (p_det[1, :, n_grid:] > 0.5).astype(np.int32)  # (S, n_test): dropout net, OFF
     avg_name = f"dropout, MC average of {config['mc_samples']}"
     single_acc = _accuracy(p_mc[..., n_grid:], y_te)  # (S, M)
-    final = lambda k: hist[k][:, :, -1]  # (2, S)
+    final = lambda k: hist[k][:, :, -1]  # (3, S)
     test_acc = {
         "no dropout": final("test_accuracy")[0],
         "dropout, deterministic": final("test_accuracy")[1],
+        "dropout, shared mask, deterministic": final("test_accuracy")[2],
         "dropout, single MC pass (mean over passes)": single_acc.mean(axis=1),
         avg_name: _accuracy(p_avg[:, n_grid:], y_te),
     }
@@ -161,7 +186,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         )
     )
     gap_fn = lambda p: analysis.mean_abs_logit_gap(logits(p, jnp.asarray(x_te)))
-    logit_gap = np.asarray(jax.vmap(jax.vmap(gap_fn))(params))  # (2, S)
+    logit_gap = np.asarray(jax.vmap(jax.vmap(gap_fn))(params))  # (3, S)
 
     numbers = {
         "step": hist["step"][0, 0],
@@ -184,6 +209,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
             "yy": yy,
             "no dropout": p_det[0, 0, :n_grid].reshape(r, r),
             "dropout, deterministic": p_det[1, 0, :n_grid].reshape(r, r),
+            "dropout, shared mask, deterministic": p_det[2, 0, :n_grid].reshape(r, r),
             avg_name: p_avg[0, :n_grid].reshape(r, r),
             "single passes": p_mc[0, : config["mc_shown"], :n_grid].reshape(-1, r, r),
         },
@@ -191,11 +217,17 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     }
     gain = float(np.mean(test_acc["dropout, deterministic"] - test_acc["no dropout"]))
     single_mean = float(agree_single.mean())
+    # Paired per seed (same init and batch order): the blog's shared mask minus jreg's.
+    d_acc = test_acc["dropout, shared mask, deterministic"] - test_acc["dropout, deterministic"]
+    d_loss = final("test_loss")[2] - final("test_loss")[1]
+    numbers["shared_minus_per_example"] = {"test_accuracy": d_acc, "test_loss": d_loss}
     numbers["headline"] = {f"test acc, {k}": mean_std(v) for k, v in test_acc.items()} | {
         "class agreement with OFF, MC average": mean_std(agree_avg),
         "class agreement with OFF, single pass": mean_std(agree_single.mean(axis=1)),
         "grid mean |p − p_OFF|, MC average": mean_std(gap_avg),
         "grid mean |p − p_OFF|, single pass": mean_std(gap_single.mean(axis=1)),
+        "test acc, shared − per-example mask (paired)": mean_std(d_acc),
+        "test loss, shared − per-example mask (paired)": mean_std(d_loss),
         **{
             f"final {lab}, {n}": mean_std(final(k)[i])
             for k, lab in (
@@ -219,6 +251,11 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         f"(mean over {n_seeds} seeds); the average of {config['mc_samples']} MC passes "
         f"agrees with it on {agree_avg.mean():.1%} of the test points, a single pass on "
         f"{single_mean:.1%}.",
+        f"The blog's dropout (one mask per forward pass shared by the minibatch) "
+        f"{'beats' if d_acc.mean() > 0 else 'does not beat'} jreg's per-example masks: "
+        f"test accuracy shared − per-example {mean_std(d_acc)} (paired over {n_seeds} "
+        f"seeds, higher on {int(np.sum(d_acc > 0))}, lower on {int(np.sum(d_acc < 0))}); "
+        f"test loss {mean_std(d_loss)}.",
     ]
     return numbers
 

@@ -80,7 +80,9 @@ def make_task(config: dict, ghost_size: int | None) -> train.Task:
         widths, ghost_size=ghost_size, activation=act, momentum=config["bn_momentum"]
     )
     task = tasks.supervised(
-        model, optimizer=optax.sgd(config["lr"], momentum=config["momentum"]), name=f"gbn{ghost_size}"
+        model,
+        optimizer=optax.sgd(config["lr"], momentum=config["momentum"]),
+        name=f"gbn{ghost_size}",
     )
 
     def evaluate(state, data, hp):
@@ -105,7 +107,9 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         if b % g:
             raise ValueError(f"ghost size {g} must divide the batch size {b}.")
     if config["eval_stats"] not in ("running", "population"):
-        raise ValueError(f"eval_stats must be 'running' or 'population', got {config['eval_stats']!r}.")
+        raise ValueError(
+            f"eval_stats must be 'running' or 'population', got {config['eval_stats']!r}."
+        )
     spe = config["n_train"] // b
     hist = []
     for g in ghosts:
@@ -146,7 +150,10 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     ]
     headline = {f"test acc, g={g}": mean_std(final[main][i]) for i, g in enumerate(ghosts)}
     headline.update(
-        {f"test acc, g={g} ({other} stats)": mean_std(final[other][i]) for i, g in enumerate(ghosts)}
+        {
+            f"test acc, g={g} ({other} stats)": mean_std(final[other][i])
+            for i, g in enumerate(ghosts)
+        }
     )
     headline["best ghost size"] = ghosts[best]
     headline["gain of best g over plain BN"] = gain
