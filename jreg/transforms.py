@@ -359,7 +359,8 @@ def spectral_norm_constraint(
     optax.sgd(lr), spectral_norm_constraint(1.0))``. For every constrained leaf it forms
     the tentative new param ``W' = W + u``, views it as a matrix of shape
     ``(-1, W.shape[-1])``, estimates ``sigma = sigma_max(W')`` by power iteration
-    (:func:`jreg.penalties.power_iteration`, adaptive form) warm-started from the right singular vector kept in the state, and if
+    (:func:`jreg.penalties.power_iteration`, adaptive form) warm-started from the right
+    singular vector kept in the state, and if
     ``sigma > max_norm`` returns the update ``W' * max_norm / sigma - W`` (otherwise the
     update ``u`` unchanged).
 

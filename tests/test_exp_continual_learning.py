@@ -1,9 +1,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jreg import nets
 from jreg.experiments import continual_learning as cl
+
+pytestmark = pytest.mark.standard_promotion  # optax.adam
 
 
 def test_exact_fisher_is_the_expectation_over_classes():
