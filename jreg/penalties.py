@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -50,111 +49,15 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def _upcast(x: Any) -> jax.Array:
-    """A float array of at least 32 bits (integers and 16-bit floats become float32)."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating) or jnp.finfo(x.dtype).bits < 32:
-        x = x.astype(jnp.float32)
-    return x
-
-
-def _total(terms: list[jax.Array]) -> jax.Array:
-    """Sum scalar terms, casting to the widest float among them (strict-promotion safe)."""
-    if not terms:
-        return jnp.zeros((), jnp.float32)
-    dtype = max((t.dtype for t in terms), key=lambda d: jnp.finfo(d).bits)
-    return functools.reduce(operator.add, [t.astype(dtype) for t in terms])
-
-
-def _masked_leaves(params: PyTree, mask: Mask) -> list[Any]:
-    """The leaves of ``params`` whose (static) mask entry is True."""
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    if mask is None:
-        return leaves
-    if callable(mask):
-        mask = mask(params)
-    try:
-        flags = treedef.flatten_up_to(mask)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            "mask must be a pytree of bools with the same tree structure as params "
-            f"(params: {treedef}); got {jax.tree_util.tree_structure(mask)}."
-        ) from err
-    out = []
-    for leaf, flag in zip(leaves, flags, strict=True):
-        if not _checks.is_concrete(flag):
-            raise TypeError(
-                "mask entries must be static Python bools, not traced values; build the "
-                "mask from shapes or names (e.g. lambda p: tree.map(lambda x: x.ndim > 1, p))."
-            )
-        if np.ndim(flag) != 0:
-            raise ValueError(
-                f"mask entries must be single bools (one per leaf), got shape {np.shape(flag)}."
-            )
-        if bool(flag):
-            out.append(leaf)
-    return out
-
-
-def _paired_leaves(name: str, params: PyTree, other: PyTree) -> list[Any]:
-    """Leaves of ``other`` aligned with the leaves of ``params`` (same structure)."""
-    treedef = jax.tree_util.tree_structure(params)
-    try:
-        return treedef.flatten_up_to(other)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"{name} must have the same tree structure as params (params: {treedef}); "
-            f"got {jax.tree_util.tree_structure(other)}."
-        ) from err
-
-
-def _check_nonnegative_tree(name: str, tree: PyTree) -> None:
-    """Concrete leaves must be finite and >= 0 (skipped for tracers)."""
-    _checks.check_finite(name, tree)
-    if not _checks.is_concrete(tree):
-        return
-    for leaf in jax.tree_util.tree_leaves(tree):
-        if np.any(np.asarray(leaf) < 0):
-            raise ValueError(
-                f"{name} must be >= 0 everywhere (they are prior precisions / importances); "
-                f"got a minimum of {np.min(np.asarray(leaf))}."
-            )
-
-
-def _batch(name: str, x: Any) -> jax.Array:
-    """Validate a batch ``(B, ...)`` and return it as a float array (ints -> float32)."""
-    if np.ndim(x) < 2:
-        raise ValueError(f"{name} must have shape (B, features...), got {np.shape(x)}.")
-    _checks.check_finite(name, x)
-    x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
-
-
-def _safe_norm_sq_to_norm(sq: jax.Array) -> jax.Array:
-    """``sqrt`` with a finite gradient at 0 (the clamp is far below float32 resolution)."""
-    return jnp.sqrt(jnp.maximum(sq, jnp.finfo(sq.dtype).tiny))
-
-
-def _normalize(x: jax.Array) -> jax.Array:
-    return x / _safe_norm_sq_to_norm(jnp.sum(x * x))
-
-
-def _as_scalar_fn(fn: Callable, name: str) -> Callable:
-    """Wrap ``fn`` so that its output is a scalar (shape () or (1,) accepted)."""
-
-    def wrapped(x):
-        out = fn(x)
-        if np.size(out) != 1:
-            raise ValueError(
-                f"{name} must map one example to a scalar, got output shape {np.shape(out)}."
-            )
-        return jnp.reshape(out, ())
-
-    return wrapped
-
+from jreg._tree import (  # noqa: E402
+    _check_nonnegative_tree,
+    _masked_leaves,
+    _normalize,
+    _paired_leaves,
+    _safe_norm_sq_to_norm,
+    _total,
+    _upcast,
+)
 
 # ----------------------------------------------------------------------------- norms
 
@@ -513,115 +416,10 @@ def spectral_penalty(
     return _total(terms)
 
 
-# ----------------------------------------------------------------------------- input gradients
-
-
-def jacobian_penalty(fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
-    """Contractive penalty ``mean_b ‖∂fn/∂x (x_b)‖_F²`` (Rifai et al. 2011).
-
-    Args:
-      fn: maps ONE example of shape ``x.shape[1:]`` to an array (e.g. ``(d_out,)``) or
-        a pytree of arrays (their Jacobians are summed).
-      x: batch of shape ``(B, d_in...)``.
-
-    Returns:
-      Scalar: the batch mean of the squared Frobenius norm of the input Jacobian. Forward
-      mode is used when the input is smaller than the output, reverse mode otherwise.
-    """
-    x = _batch("x", x)
-    out = jax.eval_shape(fn, x[0])
-    out_size = sum(math.prod(o.shape) for o in jax.tree_util.tree_leaves(out))
-    jac_fn = jax.jacfwd(fn) if math.prod(x.shape[1:]) < out_size else jax.jacrev(fn)
-    jac = jax.vmap(jac_fn)(x)
-    sq = _total(
-        [
-            jnp.sum(jnp.square(_upcast(j)).reshape(x.shape[0], -1), axis=1)
-            for j in jax.tree_util.tree_leaves(jac)
-        ]
-    )
-    return jnp.mean(sq)
-
-
-def _input_grad_sq_norms(critic: Callable, x: jax.Array) -> jax.Array:
-    """``‖∇ₓ critic(x_b)‖²`` per example, shape ``(B,)``."""
-    grads = jax.vmap(jax.grad(_as_scalar_fn(critic, "critic")))(x)
-    return jnp.sum(jnp.square(_upcast(grads)).reshape(x.shape[0], -1), axis=1)
-
-
-def gradient_penalty(
-    critic: Callable[[jax.Array], jax.Array],
-    real: jax.Array,
-    fake: jax.Array,
-    *,
-    key: jax.Array,
-) -> jax.Array:
-    """WGAN-GP two-sided penalty ``mean_b (‖∇ₓ critic(x̂_b)‖₂ − 1)²`` (Gulrajani et al. 2017).
-
-    ``x̂ = t·real + (1 − t)·fake`` with
-    ``t = jax.random.uniform(key, (B,) + (1,) * (real.ndim - 1), real.dtype)``, one t per
-    example. The paper's loss adds ``λ`` (10) times this value.
-
-    Args:
-      critic: maps ONE example of shape ``real.shape[1:]`` to a scalar.
-      real: batch of shape ``(B, ...)``.
-      fake: batch of the same shape.
-      key: PRNG key for the interpolation coefficients.
-
-    Returns:
-      Scalar array.
-    """
-    real, fake = _batch("real", real), _batch("fake", fake)
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape, got {real.shape} and {fake.shape}."
-        )
-    t = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
-    x_hat = t * real + (1 - t) * fake
-    norms = _safe_norm_sq_to_norm(_input_grad_sq_norms(critic, x_hat))
-    return jnp.mean(jnp.square(norms - 1))
-
-
-def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array) -> jax.Array:
-    """R1 penalty ``mean_b ‖∇ₓ critic(real_b)‖²`` on real data (Mescheder et al. 2018).
-
-    The paper writes ``(γ/2) E‖∇D(x)‖²``; this returns the expectation without ``γ/2``.
-
-    Args:
-      critic: maps ONE example of shape ``real.shape[1:]`` to a scalar (D's logit).
-      real: batch of shape ``(B, ...)``.
-
-    Returns:
-      Scalar array.
-    """
-    return jnp.mean(_input_grad_sq_norms(critic, _batch("real", real)))
-
-
-# ----------------------------------------------------------------------------- attention
-
-
-def attention_entropy(probs: jax.Array, axis: int = -1) -> jax.Array:
-    """Mean entropy ``−Σ p log p`` of attention distributions along ``axis``.
-
-    ``0 log 0`` is taken as 0, with a finite gradient. Entropy collapse in attention
-    is linked to training instability (Zhai et al. 2023, "Stabilizing transformer
-    training by preventing attention entropy collapse"); subtract this (times λ) from the
-    loss to encourage spread-out attention, or add it to sharpen.
-
-    Args:
-      probs: non-negative array whose slices along ``axis`` sum to 1, e.g. attention
-        weights of shape ``(batch, heads, queries, keys)``.
-      axis: the distribution axis.
-
-    Returns:
-      Scalar: entropy (nats) averaged over all other axes.
-    """
-    probs = jnp.asarray(probs)
-    if probs.ndim < 1:
-        raise ValueError("probs must have ndim >= 1.")
-    _checks.check_finite("probs", probs)
-    if _checks.is_concrete(probs) and np.any(np.asarray(probs) < 0):
-        raise ValueError("probs must be non-negative (pass softmax outputs, not logits).")
-    p = _upcast(probs)
-    positive = p > 0
-    plogp = jnp.where(positive, p * jnp.log(jnp.where(positive, p, 1)), 0)
-    return jnp.mean(-jnp.sum(plogp, axis=axis))
+# The input-gradient and attention penalties live in their own module.
+from jreg._input_penalties import (  # noqa: E402
+    attention_entropy,
+    gradient_penalty,
+    jacobian_penalty,
+    r1_penalty,
+)

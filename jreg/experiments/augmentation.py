@@ -8,7 +8,8 @@ for thousands of steps and then jumps. The suspected cause: Adam divides by
 ``sqrt(v̂) + ε``; once the gradients are tiny (or exactly zero where ``softmax`` rounds to
 one-hot), ``v̂`` decays and a rare non-zero gradient gives a step of about the full
 learning rate in every coordinate it touches. The extra arm changes only Adam's ``ε``
-(a controlled change, same seeds, so paired); the numbers say whether the spike goes. The claim "equal until interpolation, then consistently higher" is
+(a controlled change, same seeds, so paired); the numbers say whether the spike goes. The
+claim "equal until interpolation, then consistently higher" is
 measured per seed over the post-interpolation phase: test accuracy averaged over the
 evaluations after the plain model first fits every training image, (a) up to the first
 evaluation where it no longer does (the instability cut off) and (b) to the end against
