@@ -51,7 +51,7 @@ def get_config(quick: bool = False) -> dict:
         "seed": 0,  # data set, task split and permutations
         "seeds": 2 if quick else 3,
         "n_train": 1000 if quick else 2000,  # of the 5,000 offline digits
-        "n_test": 300 if quick else 500,
+        "n_test": 200 if quick else 500,
         "num_permutations": 5,
         "widths": (784, 64, 64, 10) if quick else (784, 100, 100, 10),
         "learning_rate": 1e-3,

@@ -64,16 +64,16 @@ def markov_sequences(key: jax.Array, n: int, successors: int = 3) -> jax.Array:
 
 
 def get_config(quick: bool = False) -> dict:
-    """Full size: 2,000 / 512 sequences, 5 seeds, 400 steps; quick: 2 seeds, 40 steps."""
+    """Full size: 2,000 / 512 sequences, 5 seeds, 400 steps; quick: 400 / 128 sequences, 2 seeds, 20 steps."""
     return {
         "data_seed": 0,
         "seeds": 2 if quick else 5,
-        "n_train": 2000,
-        "n_test": 512,
+        "n_train": 400 if quick else 2000,
+        "n_test": 128 if quick else 512,
         "rules": tuple(RULES),
         "learning_rate": 3e-3,
         "batch_size": 32,
-        "num_steps": 40 if quick else 400,
+        "num_steps": 20 if quick else 400,
         "eval_every": 20 if quick else 100,
     }
 
