@@ -64,7 +64,7 @@ def markov_sequences(key: jax.Array, n: int, successors: int = 3) -> jax.Array:
 
 
 def get_config(quick: bool = False) -> dict:
-    """Full size: 2,000 / 512 sequences, 5 seeds, 400 steps; quick: 400 / 128 sequences, 2 seeds, 20 steps."""
+    """Full size: 2,000 / 512 sequences, 5 seeds, 400 steps; quick: 400 / 128, 2 seeds, 20."""
     return {
         "data_seed": 0,
         "seeds": 2 if quick else 5,
