@@ -96,7 +96,7 @@ def test_ghost_batch_norm_experiment_quick(tmp_path):
             "seeds": 2,
         },
     )
-    assert (tmp_path / "ghost_batch_norm.png").stat().st_size > 1000
+    assert (tmp_path / "ghost_batch_norm-quick.png").stat().st_size > 1000
     num = rec["numbers"]
     for name in ("final_test_accuracy_running", "final_test_accuracy_population"):
         acc = np.asarray(num[name])
