@@ -178,14 +178,14 @@ def config_sharding(devices=None) -> jax.sharding.NamedSharding:
 
 def _describe(task, stream, plan, static, swept, seeds, data) -> dict:
     """JSON description of a run: a checkpoint of another run is refused."""
-    shapes = jax.tree.map(lambda a: [list(np.shape(a)), str(np.asarray(a).dtype)], data)
+    shapes = jax.tree.map(lambda a: [list(a.shape), str(a.dtype)], data)  # no host copies
     return json.loads(
         json.dumps(
             {
                 "task": task.name,
                 "stream": stream.name,
                 "plan": dataclasses.asdict(plan),
-                "static_hparams": {k: float(v) for k, v in static},
+                "static_hparams": dict(static),
                 "hparams": {k: np.asarray(v).tolist() for k, v in swept.items()},
                 "seeds": seeds.tolist(),
                 "data": jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, list)),
@@ -326,7 +326,10 @@ def sweep(
 
     segment, init = _compiled(task, stream, plan, static, strategy)
     carry, chunks, start = init(flat_hp, keys), [], 0
-    description = _describe(task, stream, plan, static, swept, seeds, data)
+    checkpointed = checkpoint_dir is not None or _CHECKPOINTS.get() is not None
+    description = (
+        _describe(task, stream, plan, static, swept, seeds, data) if checkpointed else None
+    )
     if checkpoint_dir is None and _CHECKPOINTS.get() is not None:
         folder, checkpoint_every, counter = _CHECKPOINTS.get()
         digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()
