@@ -1,0 +1,283 @@
+"""Benchmark: an ensemble of MLP seeds in jreg (one vmapped sweep) vs PyTorch torch.func.
+
+Both sides train the same thing: S seeds of an MLP 40-64-64-10 (ReLU) on MNIST-1D (4,000
+train, 1,000 test), SGD(0.01, momentum 0.9), batch 100 (40 steps per epoch), each seed
+with its own initialisation and its own shuffling. PyTorch runs the way a PyTorch user
+ensembles models (the "model ensembling" tutorial): ``torch.func.stack_module_state`` of S
+``nn.Module`` copies, ``torch.vmap(torch.func.grad(loss))`` with ``functional_call``, and
+a hand-written SGD-with-momentum update (in place, under ``torch.no_grad()``) on the stacked
+parameters; per epoch one stacked ``(S, N)`` index tensor of per-seed ``randperm``s and a
+gather ``x[idx]``. jreg runs one :func:`jreg.train.sweep` with ``seeds=S`` of a task built
+fresh for every cell, so its time includes compilation (as a user's first call does), which
+is also reported on its own: tracing + lowering + XLA compilation, from ``jax.monitoring``.
+Initialisations follow each library's default (jreg: LeCun normal, zero biases; PyTorch:
+``nn.Linear``'s uniform), so the mean final test accuracies agree only to a few points.
+Both wall times include the final test-set evaluation.
+Training FLOPs count 6 x multiply-adds per example (forward 2, backward 4), no evaluation;
+the same run measures a large matmul in both frameworks to say how far each program is
+from the machine's matmul peak. Before the grid, one untimed 2-seed epoch in PyTorch takes
+torch.func's one-time lazy set-up out of the first cell (JAX's backend starts in the
+matmul). PyTorch uses ``os.cpu_count()`` threads (``--torch-threads``); on a machine
+loaded by other processes its many small multi-threaded ops can slow down by an order of
+magnitude (threads wait for each other), so the load average is printed too.
+
+    pip install -e ".[bench]"   # CPU torch 2.13.0
+    python benchmarks/seeds_vs_torch_func.py [--seeds 16 64] [--epochs 50 200] [--quick]
+        [--torch-threads N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import os
+import platform
+import resource
+import time
+
+from jreg.cli import use_all_cpu_cores
+
+use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jreg import data, nets, streams, tasks, train
+
+WIDTHS = (40, 64, 64, 10)
+N_TRAIN, N_TEST, BATCH, LR, MOMENTUM = 4000, 1000, 100, 0.01, 0.9
+STEPS_PER_EPOCH = N_TRAIN // BATCH
+
+#: jax.monitoring events whose durations add up to the compile time.
+COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+_compile_s = [0.0]
+
+
+def _on_event(event: str, duration: float, **kw) -> None:
+    if event in COMPILE_EVENTS:
+        _compile_s[0] += duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_event)
+
+
+def _best_seconds(fn, reps: int) -> float:
+    """Fastest of ``reps`` timed calls of ``fn`` after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
+    """Best of ``reps`` timed nxn float32 matmuls (the machine's practical peak)."""
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    return 2 * n**3 / _best_seconds(lambda: f(a).block_until_ready(), reps) / 1e9
+
+
+def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
+    """Same measurement in PyTorch."""
+    a = torch.ones((n, n))
+    return 2 * n**3 / _best_seconds(lambda: a @ a, reps) / 1e9
+
+
+def train_flops(seeds: int, epochs: int) -> float:
+    """Training FLOPs: 6 x multiply-adds per example (forward 2, backward 4), all seeds."""
+    macs = sum(i * o for i, o in itertools.pairwise(WIDTHS))
+    return 6.0 * macs * BATCH * STEPS_PER_EPOCH * epochs * seeds
+
+
+def run_jreg(ds: dict, *, seeds: int, epochs: int) -> tuple[float, float, np.ndarray]:
+    """One sweep of S seeds of a freshly built task; (seconds, compile seconds, test acc (S,))."""
+    task = tasks.supervised(
+        nets.mlp(WIDTHS, activation="relu"), optimizer=optax.sgd(LR, momentum=MOMENTUM)
+    )
+    steps = epochs * STEPS_PER_EPOCH
+    _compile_s[0] = 0.0
+    start = time.perf_counter()
+    res = train.sweep(
+        task,
+        ds,
+        stream=streams.epochs(BATCH),
+        seeds=seeds,
+        num_steps=steps,
+        eval_every=steps,
+        progress=False,
+    )
+    acc = np.asarray(res.history["test_accuracy"])[0, :, -1]  # (S,): the only config row
+    jax.block_until_ready(res.state["params"])
+    return time.perf_counter() - start, _compile_s[0], acc
+
+
+def run_torch(torch, ds: dict, *, seeds: int, epochs: int) -> tuple[float, np.ndarray]:
+    """S stacked seeds trained with torch.func; (seconds, test accuracy (S,))."""
+    from torch import nn
+    from torch.func import functional_call, grad, stack_module_state
+
+    x = torch.as_tensor(ds["train"]["x"])
+    y = torch.as_tensor(ds["train"]["y"], dtype=torch.long)
+    xt = torch.as_tensor(ds["test"]["x"])
+    yt = torch.as_tensor(ds["test"]["y"], dtype=torch.long)
+    n = x.shape[0]
+    start = time.perf_counter()
+    torch.manual_seed(0)
+
+    def make_mlp():
+        layers = []
+        for i, o in itertools.pairwise(WIDTHS):
+            layers += [nn.Linear(i, o), nn.ReLU()]
+        return nn.Sequential(*layers[:-1])
+
+    nets_ = [make_mlp() for _ in range(seeds)]  # each seed its own default nn.Linear init
+    params, buffers = stack_module_state(nets_)
+    params = {k: v.detach() for k, v in params.items()}
+    base = copy.deepcopy(nets_[0]).to("meta")
+
+    def loss_fn(p, b, xb, yb):
+        return nn.functional.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+
+    grads_fn = torch.vmap(grad(loss_fn))
+    momenta = {k: torch.zeros_like(v) for k, v in params.items()}
+    gens = [torch.Generator().manual_seed(s) for s in range(seeds)]
+    with torch.no_grad():
+        for _ in range(epochs):
+            idx = torch.stack([torch.randperm(n, generator=g) for g in gens])  # (S, N)
+            for i in range(STEPS_PER_EPOCH):
+                bi = idx[:, i * BATCH : (i + 1) * BATCH]  # (S, B)
+                g = grads_fn(params, buffers, x[bi], y[bi])
+                for k, p in params.items():
+                    m = momenta[k].mul_(MOMENTUM).add_(g[k])
+                    p.add_(m, alpha=-LR)
+        logits = torch.vmap(lambda p, b: functional_call(base, (p, b), (xt,)))(params, buffers)
+        acc = (logits.argmax(-1) == yt).float().mean(-1).numpy()
+    return time.perf_counter() - start, acc
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[16, 64], help="seed counts S")
+    p.add_argument("--epochs", type=int, nargs="+", default=[50, 200], help="epoch counts")
+    p.add_argument("--quick", action="store_true", help="smoke check: 4 seeds x 2 epochs")
+    p.add_argument(
+        "--torch-threads", type=int, default=os.cpu_count() or 1, help="default: all cores"
+    )
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    if args.quick:
+        args.seeds, args.epochs = [4], [2]
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
+    ds = tasks.split_data(*data.mnist1d(N_TRAIN, N_TEST, seed=0))
+
+    load_start = os.getloadavg()
+    peak_jax = matmul_gflops_jax()
+    peak_torch = matmul_gflops_torch(torch)
+    run_torch(torch, ds, seeds=2, epochs=1)  # torch.func's one-time lazy set-up, untimed
+    print(
+        f"MLP {'-'.join(map(str, WIDTHS))} (ReLU) seeds, MNIST-1D {N_TRAIN}, SGD({LR}, "
+        f"momentum {MOMENTUM}), B={BATCH}; {os.cpu_count()} cores, {jax.device_count()} XLA "
+        f"devices, jax {jax.__version__}, torch {torch.__version__} ({args.torch_threads} threads)"
+    )
+    print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
+    print(
+        "jreg: one train.sweep, compilation included (compile = trace + lower + XLA); "
+        "torch: torch.func stack_module_state + vmap(grad(functional_call)); "
+        "% peak of the jax matmul peak"
+    )
+    head = (
+        f"{'S':>3s} {'ep':>4s} {'side':5s} {'wall s':>7s} {'comp s':>7s} "
+        f"{'seed-steps/s':>12s} {'GFLOP/s':>8s} {'%peak':>6s} {'test acc':>8s}"
+    )
+    print(head)
+    cells = []
+    for s, e in itertools.product(args.seeds, args.epochs):
+        flops = train_flops(s, e)
+        seed_steps = s * e * STEPS_PER_EPOCH
+        jreg_s, compile_s, jreg_acc = run_jreg(ds, seeds=s, epochs=e)
+        torch_s, torch_acc = run_torch(torch, ds, seeds=s, epochs=e)
+        for side, t, comp, acc in (
+            ("jreg", jreg_s, f"{compile_s:7.1f}", jreg_acc),
+            ("torch", torch_s, f"{'':7s}", torch_acc),
+        ):
+            print(
+                f"{s:3d} {e:4d} {side:5s} {t:7.1f} {comp} {seed_steps / t:12.0f} "
+                f"{flops / t / 1e9:8.2f} {100 * flops / t / 1e9 / peak_jax:5.1f}% "
+                f"{acc.mean():8.3f}"
+            )
+        print(
+            f"{'':9s}torch/jreg {torch_s / jreg_s:.2f}x (without jreg's compile "
+            f"{torch_s / (jreg_s - compile_s):.2f}x)"
+        )
+        cells.append(
+            {
+                "seeds": s,
+                "epochs": e,
+                "train_gflop": flops / 1e9,
+                "seed_steps": seed_steps,
+                "jreg_s": jreg_s,
+                "jreg_compile_s": compile_s,
+                "torch_s": torch_s,
+                "ratio": torch_s / jreg_s,
+                "ratio_without_compile": torch_s / (jreg_s - compile_s),
+                "jreg_seed_steps_per_s": seed_steps / jreg_s,
+                "torch_seed_steps_per_s": seed_steps / torch_s,
+                "jreg_gflops": flops / jreg_s / 1e9,
+                "torch_gflops": flops / torch_s / 1e9,
+                "jreg_pct_of_jax_peak": 100 * flops / jreg_s / 1e9 / peak_jax,
+                "torch_pct_of_jax_peak": 100 * flops / torch_s / 1e9 / peak_jax,
+                "jreg_test_accuracy": jreg_acc.tolist(),
+                "torch_test_accuracy": torch_acc.tolist(),
+                "jreg_test_accuracy_mean": float(jreg_acc.mean()),
+                "torch_test_accuracy_mean": float(torch_acc.mean()),
+            }
+        )
+    max_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    load_end = os.getloadavg()
+    print(f"peak resident memory of this process: {max_rss_kib / 1024:.0f} MiB")
+    print(
+        "load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}, at end: "
+        "{:.2f} {:.2f} {:.2f}".format(*load_start, *load_end)
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "widths": WIDTHS,
+                    "n_train": N_TRAIN,
+                    "n_test": N_TEST,
+                    "batch": BATCH,
+                    "lr": LR,
+                    "momentum": MOMENTUM,
+                    "cells": cells,
+                    "matmul_gflops_jax": peak_jax,
+                    "matmul_gflops_torch": peak_torch,
+                    "max_rss_kib": max_rss_kib,
+                    "load_average_start": load_start,
+                    "load_average_end": load_end,
+                    "cpu_count": os.cpu_count(),
+                    "xla_devices": jax.device_count(),
+                    "torch_threads": args.torch_threads,
+                    "jax": jax.__version__,
+                    "torch": torch.__version__,
+                    "platform": platform.platform(),
+                },
+                f,
+                indent=1,
+            )
+
+
+if __name__ == "__main__":
+    main()
