@@ -12,6 +12,13 @@ the machine's matmul peak.
 
     pip install -e ".[bench]"   # CPU torch 2.13.0
     python benchmarks/double_descent_vs_torch.py [--epochs 500] [--json out.json]
+        [--no-torch] [--cache-dir DIR | --cache-dir none]
+
+JAX's persistent compilation cache is on (``~/.cache/jreg/jax`` as in the CLI), so a
+second run reports its compile time from the cache; ``--cache-dir none`` measures a cold
+compile. ``--no-torch`` runs the jreg side only (e.g. on a GPU machine without torch).
+The "attainable" line times the sweep's largest matmul shape, (100 x 300) @ (300 x 300),
+on its own: the ceiling for this workload's dots, below the 2048^2 peak.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ import argparse
 import json
 import os
 import platform
+import resource
 import time
 
-from jreg.cli import use_all_cpu_cores
+from jreg.cli import enable_compilation_cache, use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
@@ -66,6 +74,17 @@ def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
     a = jnp.ones((n, n), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     return 2 * n**3 / _best_seconds(lambda: f(a).block_until_ready(), reps) / 1e9
+
+
+def small_matmul_gflops_jax(m: int = 100, k: int = 300, n: int = 300, reps: int = 50) -> float:
+    """Best of ``reps`` timed (m x k) @ (k x n) float32 matmuls, 20 per call."""
+    a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
+
+    def body(i, acc):
+        return acc + (a + i.astype(jnp.float32)) @ b
+
+    f = jax.jit(lambda: jax.lax.fori_loop(0, 20, body, jnp.zeros((m, n), jnp.float32)))
+    return 20 * 2 * m * k * n / _best_seconds(lambda: f().block_until_ready(), reps) / 1e9
 
 
 def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
@@ -116,18 +135,26 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=500, help="epochs on both sides")
     p.add_argument("--json", default=None)
+    p.add_argument("--no-torch", action="store_true", help="jreg side only")
+    p.add_argument("--cache-dir", default=None, help="compilation cache; 'none': off")
     args = p.parse_args()
-    import torch
+    if args.cache_dir != "none":
+        enable_compilation_cache(args.cache_dir)
+    torch = None
+    if not args.no_torch:
+        import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(os.cpu_count() or 1)
     cfg = double_descent.get_config()
     ds, _ = double_descent.prepare(cfg)
     ws = [int(w) for w in widths.geometric_widths(*cfg["widths"])]
     batch = cfg["batch_size"]
     flops = train_flops(ws, cfg["n_train"], batch, args.epochs)
 
+    load_start = os.getloadavg()
     peak_jax = matmul_gflops_jax()
-    peak_torch = matmul_gflops_torch(torch)
+    small_jax = small_matmul_gflops_jax()
+    peak_torch = matmul_gflops_torch(torch) if torch else float("nan")
     run_cfg = cfg | {"seeds": 1, "num_epochs": args.epochs, "eval_every": args.epochs}
     buckets = double_descent.width_family(run_cfg).buckets(ws)
     _compile_s[0] = 0.0
@@ -135,7 +162,11 @@ def main() -> None:
     res = double_descent.train_widths(run_cfg, ds, ws, noise_levels=(1,), progress=False)
     jreg_s = time.perf_counter() - start
     compile_s = _compile_s[0]
-    torch_s, torch_err = run_torch(torch, ds, ws, epochs=args.epochs, batch=batch)
+    rss_jreg = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    if torch:
+        torch_s, torch_err = run_torch(torch, ds, ws, epochs=args.epochs, batch=batch)
+    else:
+        torch_s, torch_err = float("nan"), [float("nan")]
 
     rows = {
         "jreg (bucketed vmap, jit)": jreg_s,
@@ -143,7 +174,9 @@ def main() -> None:
     }
     print(
         f"double-descent sweep: 20 widths x 1 seed, {args.epochs} epochs, MNIST-1D 4000, "
-        f"B={batch}; {os.cpu_count()} cores, jax {jax.__version__}, torch {torch.__version__}"
+        f"B={batch}; {os.cpu_count()} cores, {jax.device_count()} {jax.default_backend()} "
+        f"devices ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
+        f"torch {torch.__version__ if torch else '-'}; load {load_start[0]:.2f}"
     )
     print(f"training work: {flops / 1e12:.2f} TFLOP (6 x multiply-adds per example, unpadded)")
     print(f"{'':28s} {'wall (s)':>9s} {'GFLOP/s':>9s}")
@@ -155,8 +188,18 @@ def main() -> None:
     )
     print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
     print(
+        f"attainable for this workload's largest dot, (100x300)@(300x300): jax "
+        f"{small_jax:.0f} GFLOP/s ({100 * small_jax / peak_jax:.0f}% of the peak)"
+    )
+    print(
+        f"peak resident memory after the jreg sweep: {rss_jreg:.0f} MiB; "
+        f"load at the end {os.getloadavg()[0]:.2f}"
+    )
+    print(
         f"speed-up jreg vs torch: {torch_s / jreg_s:.1f}x; jreg runs at "
-        f"{100 * flops / jreg_s / 1e9 / peak_jax:.0f}% of the matmul peak"
+        f"{100 * flops / jreg_s / 1e9 / peak_jax:.0f}% of the matmul peak "
+        f"({100 * flops / (jreg_s - compile_s) / 1e9 / peak_jax:.0f}% without compilation; "
+        f"{100 * flops / jreg_s / 1e9 / small_jax:.0f}% of the attainable)"
     )
     jreg_err = res["test_error"][0, :, 0, -1]  # (P,): noise level 0, every width, seed 0
     print(
@@ -175,6 +218,11 @@ def main() -> None:
                     "train_tflop": flops / 1e12,
                     "matmul_gflops_jax": peak_jax,
                     "matmul_gflops_torch": peak_torch,
+                    "small_matmul_gflops_jax": small_jax,
+                    "jreg_peak_rss_mib": rss_jreg,
+                    "load_start": load_start,
+                    "load_end": os.getloadavg(),
+                    "device": jax.devices()[0].device_kind,
                     "buckets": buckets,
                     "jreg_test_error": jreg_err.tolist(),
                     "torch_test_error": torch_err,

@@ -23,7 +23,11 @@ magnitude (threads wait for each other), so the load average is printed too.
 
     pip install -e ".[bench]"   # CPU torch 2.13.0
     python benchmarks/seeds_vs_torch_func.py [--seeds 16 64] [--epochs 50 200] [--quick]
-        [--torch-threads N] [--json out.json]
+        [--torch-threads N] [--json out.json] [--no-torch] [--cache-dir DIR | none]
+
+JAX's persistent compilation cache is on (``~/.cache/jreg/jax``, as in the CLI): every
+cell builds its task afresh, and a rerun of the script compiles from the cache; pass
+``--cache-dir none`` for cold compile times. ``--no-torch``: jreg side only (GPU runs).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import platform
 import resource
 import time
 
-from jreg.cli import use_all_cpu_cores
+from jreg.cli import enable_compilation_cache, use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
@@ -174,22 +178,31 @@ def main() -> None:
         "--torch-threads", type=int, default=os.cpu_count() or 1, help="default: all cores"
     )
     p.add_argument("--json", default=None)
+    p.add_argument("--no-torch", action="store_true", help="jreg side only")
+    p.add_argument("--cache-dir", default=None, help="compilation cache; 'none': off")
     args = p.parse_args()
     if args.quick:
         args.seeds, args.epochs = [4], [2]
-    import torch
+    if args.cache_dir != "none":
+        enable_compilation_cache(args.cache_dir)
+    torch = None
+    if not args.no_torch:
+        import torch
 
-    torch.set_num_threads(args.torch_threads)
+        torch.set_num_threads(args.torch_threads)
     ds = tasks.split_data(*data.mnist1d(N_TRAIN, N_TEST, seed=0))
 
     load_start = os.getloadavg()
     peak_jax = matmul_gflops_jax()
-    peak_torch = matmul_gflops_torch(torch)
-    run_torch(torch, ds, seeds=2, epochs=1)  # torch.func's one-time lazy set-up, untimed
+    peak_torch = matmul_gflops_torch(torch) if torch else float("nan")
+    if torch:
+        run_torch(torch, ds, seeds=2, epochs=1)  # torch.func's one-time lazy set-up, untimed
     print(
         f"MLP {'-'.join(map(str, WIDTHS))} (ReLU) seeds, MNIST-1D {N_TRAIN}, SGD({LR}, "
         f"momentum {MOMENTUM}), B={BATCH}; {os.cpu_count()} cores, {jax.device_count()} XLA "
-        f"devices, jax {jax.__version__}, torch {torch.__version__} ({args.torch_threads} threads)"
+        f"devices, jax {jax.__version__}, torch {torch.__version__ if torch else '-'} "
+        f"({args.torch_threads} threads), "
+        f"{jax.devices()[0].device_kind}"
     )
     print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
     print(
@@ -207,7 +220,10 @@ def main() -> None:
         flops = train_flops(s, e)
         seed_steps = s * e * STEPS_PER_EPOCH
         jreg_s, compile_s, jreg_acc = run_jreg(ds, seeds=s, epochs=e)
-        torch_s, torch_acc = run_torch(torch, ds, seeds=s, epochs=e)
+        if torch:
+            torch_s, torch_acc = run_torch(torch, ds, seeds=s, epochs=e)
+        else:
+            torch_s, torch_acc = float("nan"), np.full(1, np.nan)
         for side, t, comp, acc in (
             ("jreg", jreg_s, f"{compile_s:7.1f}", jreg_acc),
             ("torch", torch_s, f"{'':7s}", torch_acc),
@@ -271,7 +287,8 @@ def main() -> None:
                     "xla_devices": jax.device_count(),
                     "torch_threads": args.torch_threads,
                     "jax": jax.__version__,
-                    "torch": torch.__version__,
+                    "torch": torch.__version__ if torch else None,
+                    "device": jax.devices()[0].device_kind,
                     "platform": platform.platform(),
                 },
                 f,

@@ -2,7 +2,7 @@
 
 from jreg import data, losses, metrics, models, penalties, schedules, train, transforms
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "data",

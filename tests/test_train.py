@@ -47,7 +47,7 @@ def test_fit_equals_a_python_loop_of_steps(data):
     step = jax.jit(lambda s, b, k: task.step(s, b, k, hp))
     for t in range(9):
         epoch, i = divmod(t, 3)
-        perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), 96)
+        perm = streams.shuffle(jax.random.fold_in(data_key, epoch), 96)
         idx = perm[32 * i : 32 * (i + 1)]
         batch = jax.tree.map(lambda a: a[idx], data["train"])
         state, _ = step(state, batch, jax.random.fold_in(step_key, t))
@@ -57,12 +57,108 @@ def test_fit_equals_a_python_loop_of_steps(data):
     np.testing.assert_allclose(res.history["test_loss"][-1], ev["test_loss"], rtol=1e-5)
 
 
+def _plain_loop(task, data, *, seed, hp, batch, num_steps, eval_every):
+    """The unoptimised reference: one config, a Python loop over jitted steps."""
+    key = jax.random.key(seed)
+    hp = {**task.hparams, **hp}
+    state = task.init(jax.random.fold_in(key, 0), hp)
+    data_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
+    n = data["train"]["y"].shape[0]
+    spe = n // batch
+    step = jax.jit(lambda s, b, k: task.step(s, b, k, hp))
+    history = []
+    for t in range(num_steps):
+        epoch, i = divmod(t, spe)
+        perm = streams.shuffle(jax.random.fold_in(data_key, epoch), n)
+        batch_t = jax.tree.map(lambda a: a[perm[batch * i : batch * (i + 1)]], data["train"])
+        state, _ = step(state, batch_t, jax.random.fold_in(step_key, t))
+        if (t + 1) % eval_every == 0:
+            history.append(task.evaluate(state, jax.tree.map(jnp.asarray, data), hp)["test_loss"])
+    return state, np.asarray(history)
+
+
+def test_sweep_history_pinned_to_the_plain_loop(data):
+    """The optimised path (vmap over 2 hparams x 2 seeds, sharded over the host devices,
+    donated carry, scanned periods, fast shuffle) gives each config's plain-loop history."""
+    task = _task(dropout_rate=0.1)
+    res = train.sweep(
+        task,
+        data,
+        stream=streams.epochs(32),
+        seeds=[1, 7],
+        hparams={"weight_decay": [0.0, 0.02]},
+        num_steps=12,
+        eval_every=3,
+        progress=False,
+    )
+    for h, wd in enumerate([0.0, 0.02]):
+        for s, seed in enumerate([1, 7]):
+            state, hist = _plain_loop(
+                task,
+                data,
+                seed=seed,
+                hp={"weight_decay": wd},
+                batch=32,
+                num_steps=12,
+                eval_every=3,
+            )
+            np.testing.assert_allclose(res.history["test_loss"][h, s], hist, rtol=2e-5)
+            chex.assert_trees_all_close(
+                jax.tree.map(lambda p: p[h, s], res.state["params"]),
+                state["params"],
+                rtol=2e-5,
+                atol=1e-6,
+            )
+
+
 def test_stream_call_equals_prepare_take(data):
     s = streams.epochs(20)
     key = jax.random.key(0)
     a = s(data, key, 7)  # epoch 1 (4 steps per epoch), batch 3
-    perm = jax.random.permutation(jax.random.fold_in(key, 1), 96)
+    perm = streams.shuffle(jax.random.fold_in(key, 1), 96)
     np.testing.assert_array_equal(a["y"], data["train"]["y"][np.asarray(perm[60:80])])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 96, 4000, 4097, 70_000])
+def test_shuffle_is_a_permutation(n):
+    p = np.asarray(streams.shuffle(jax.random.key(n), n))
+    assert p.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(p), np.arange(n))
+
+
+def test_shuffle_is_uniform_over_permutations():
+    """All 24 orders of 4 items equally likely: chi-square over 48,000 draws (df = 23)."""
+    draws = jax.vmap(lambda k: streams.shuffle(k, 4))(jax.random.split(jax.random.key(0), 48_000))
+    codes = np.asarray(draws) @ np.array([64, 16, 4, 1])
+    counts = np.bincount(codes, minlength=256)[np.unique(codes)]
+    assert counts.size == 24
+    chi2 = np.sum((counts - 2000.0) ** 2 / 2000.0)
+    assert chi2 < 49.7  # the 0.999 quantile of chi-square(23)
+    # each item lands at each position with probability 1/4 (4000 draws per cell of 12000)
+    pos = np.stack([(np.asarray(draws) == v).mean(0) for v in range(4)])
+    np.testing.assert_allclose(pos, 0.25, atol=0.012)
+
+
+def test_epochs_stream_is_cached_and_takes_a_permutation(data):
+    assert streams.epochs(32) is streams.epochs(32)  # equal streams: compiled programs reused
+    old = streams.epochs(32, permutation=jax.random.permutation)
+    key = jax.random.key(4)
+    perm = jax.random.permutation(jax.random.fold_in(key, 2), 96)
+    np.testing.assert_array_equal(
+        old(data, key, 7)["y"], data["train"]["y"][np.asarray(perm[32:64])]
+    )
+
+
+def test_repeated_sweep_does_not_recompile(data):
+    task = _task()
+    kw = dict(stream=streams.epochs(32), num_steps=6, eval_every=3, progress=False)
+    train.sweep(task, data, seeds=2, **kw)
+    before = train._compiled.cache_info()
+    train.sweep(
+        task, data, seeds=2, stream=streams.epochs(32), num_steps=6, eval_every=3, progress=False
+    )
+    after = train._compiled.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
 
 
 def test_sweep_entries_equal_fit_and_one_config_sweep_is_bit_identical(data):
