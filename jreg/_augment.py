@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jreg._checks import (
     check_closed_unit_interval,
@@ -108,7 +109,8 @@ def bert_mask(
         select: selection probability in ``[0, 1]``.
         mask_prob, random_prob: the rule for a selected token (BERT's ablation, Sec. C.2,
             compares 80/10/10, 100/0/0, 80/0/20, 80/20/0 mask / keep / random);
-            ``mask_prob + random_prob <= 1``.
+            ``mask_prob + random_prob <= 1``. ``select``, ``mask_prob`` and ``random_prob``
+            may be traced (swept hyperparameters); they are then not checked.
 
     Returns:
         ``(inputs, targets, loss_mask)``: corrupted tokens (same shape and dtype as
@@ -128,7 +130,7 @@ def bert_mask(
     check_closed_unit_interval("select", select)
     check_closed_unit_interval("mask_prob", mask_prob)
     check_closed_unit_interval("random_prob", random_prob)
-    if mask_prob + random_prob > 1:
+    if is_concrete((mask_prob, random_prob)) and mask_prob + random_prob > 1:
         raise ValueError(f"mask_prob + random_prob must be <= 1, got {mask_prob + random_prob}.")
     tokens = jnp.asarray(tokens)
     if not jnp.issubdtype(tokens.dtype, jnp.integer):
@@ -136,7 +138,8 @@ def bert_mask(
     if tokens.ndim < 1:
         raise ValueError(f"tokens must have shape (..., L), got {tokens.shape}.")
     if is_concrete(tokens) and tokens.size:
-        lo, hi = int(tokens.min()), int(tokens.max())
+        host = np.asarray(tokens)  # on the host: also a constant closed over by a jit
+        lo, hi = int(host.min()), int(host.max())
         if lo < 0 or hi >= vocab_size:
             raise ValueError(f"tokens must lie in [0, {vocab_size}), found [{lo}, {hi}].")
 

@@ -345,3 +345,18 @@ def test_bert_mask_edges_and_validation(key):
             data.bert_mask(key, tokens, **kwargs)
     with pytest.raises(TypeError):
         data.bert_mask(key, tokens.astype(jnp.float32), vocab_size=12, mask_id=0)
+
+
+def test_bert_mask_traced_rule_matches_concrete(key):
+    """The rule may be a swept (traced) hyperparameter: same draws, same corruption."""
+    tokens = jax.random.randint(key, (8, 32), 0, 20)
+    k = jax.random.key(3)
+    for m, r in [(0.8, 0.1), (1.0, 0.0), (0.8, 0.2), (0.8, 0.0)]:
+        want = data.bert_mask(k, tokens, vocab_size=21, mask_id=20, mask_prob=m, random_prob=r)
+        got = jax.jit(
+            lambda mr: data.bert_mask(
+                k, tokens, vocab_size=21, mask_id=20, mask_prob=mr[0], random_prob=mr[1]
+            )
+        )(jnp.asarray([m, r]))
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_array_equal(a, b)

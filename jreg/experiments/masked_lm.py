@@ -7,12 +7,13 @@ transformer of :mod:`jreg.transformer` (no causal mask, d = 64, 4 heads, length 
 sequences of a random sparse Markov chain over 20 tokens (each token has 3 successors with
 random probabilities; fixed by ``data_seed``; an offline set of sequences), trained with
 :func:`jreg.data.bert_mask` (token 20 is [MASK]; a "random" token is drawn from all 21
-ids) and ``token_cross_entropy`` over the selected positions; one sweep per rule (the rule
-lives in the batch stream), seeds vmapped. Numbers: masked-token accuracy on held-out
-sequences (every selected token replaced by [MASK]), and a closed-form ridge probe on the
-final hidden states of UNMASKED held-out sequences predicting the token itself and the
-next token (fit on half of the sequences, accuracy on the other half); 95 % confidence
-intervals over seeds (mean ± 1.96 · std / √S).
+ids) and ``token_cross_entropy`` over the selected positions. Every rule × seed is one
+vmapped sweep: the stream selects 15 % of the positions (and marks them), the rule
+``(mask_prob, random_prob)`` is a swept hyperparameter applied by the task's ``augment``.
+Numbers: masked-token accuracy on held-out sequences (every selected token replaced by
+[MASK]), and a closed-form ridge probe on the final hidden states of UNMASKED held-out
+sequences predicting the token itself and the next token (fit on half of the sequences,
+accuracy on the other half); 95 % confidence intervals over seeds (mean ± 1.96 · std / √S).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _probe_accuracy(hidden: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def compute(config: dict, *, progress: bool = True) -> dict:
-    """One sweep per rule (seeds vmapped); masked accuracy and probes per rule × seed."""
+    """One sweep over rule × seed; masked accuracy and probes per rule × seed."""
     key = jax.random.key(config["data_seed"])
     toks = markov_sequences(key, config["n_train"] + config["n_test"])
     tr, te = toks[: config["n_train"]], toks[config["n_train"] :]
@@ -102,53 +103,69 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     )
     test = {"x": x_te, "y": te, "mask": sel_te}
     net = transformer.model(vocab_size=TOKENS + 1, num_outputs=TOKENS, length=LENGTH)
+    rules = list(config["rules"])
+    hp = {
+        "mask_prob": np.asarray([RULES[r][0] for r in rules], np.float32),
+        "random_prob": np.asarray([RULES[r][1] for r in rules], np.float32),
+    }
+
+    def corrupt(key, x, hp):  # the rule is a traced hyperparameter: all rules in one sweep
+        tokens, selected = x % (TOKENS + 1), x >= TOKENS + 1
+        replaced, _, _ = data.bert_mask(
+            key,
+            tokens,
+            vocab_size=TOKENS + 1,
+            mask_id=MASK_ID,
+            select=1.0,
+            mask_prob=hp["mask_prob"],
+            random_prob=hp["random_prob"],
+        )
+        return jnp.where(selected, replaced, tokens)
+
     task = tasks.supervised(
         net,
         optimizer=optax.adam(config["learning_rate"]),
         loss="token_cross_entropy",
+        hparams={"mask_prob": 0.8, "random_prob": 0.1},
+        augment=corrupt,
         splits=("test",),
     )
     bs = config["batch_size"]
-    acc, probe_self, probe_next, curves = [], [], [], []
-    for rule in config["rules"]:
-        m, r = RULES[rule]
 
-        def batch(k, t, m=m, r=r):
-            k_idx, k_mask = jax.random.split(k)
-            x = tr[jax.random.randint(k_idx, (bs,), 0, tr.shape[0])]
-            inp, y, sel = data.bert_mask(
-                k_mask, x, vocab_size=TOKENS + 1, mask_id=MASK_ID, mask_prob=m, random_prob=r
-            )
-            return {"x": inp, "y": y, "mask": sel}
+    def batch(k, t):  # 15 % selection here; the stream marks a selected id by adding 21
+        k_idx, k_sel = jax.random.split(k)
+        x = tr[jax.random.randint(k_idx, (bs,), 0, tr.shape[0])]
+        sel = jax.random.bernoulli(k_sel, 0.15, x.shape)
+        return {"x": x + (TOKENS + 1) * sel, "y": x, "mask": sel}
 
-        res = train.sweep(
-            task,
-            {"train": test, "test": test},
-            stream=streams.generated(batch, name=f"bert {rule}"),
-            seeds=config["seeds"],
-            num_steps=config["num_steps"],
-            eval_every=config["eval_every"],
-            progress=progress,
+    res = train.sweep(
+        task,
+        {"train": test, "test": test},
+        stream=streams.generated(batch, name="bert"),
+        seeds=config["seeds"],
+        hparams=hp,
+        num_steps=config["num_steps"],
+        eval_every=config["eval_every"],
+        progress=progress,
+    )
+    curves = np.asarray(res.history["test_accuracy"])  # (rules, S, T)
+    acc = curves[..., -1]
+    n_rules, n_seeds = acc.shape
+    params = jax.tree.map(lambda p: p.reshape(n_rules * n_seeds, *p.shape[2:]), res.state["params"])
+    hidden = jax.vmap(lambda p: transformer.apply(p, te)[1]["hidden"])(params)
+    feats = hidden[:, :, :-1].reshape(hidden.shape[0], -1, hidden.shape[-1])  # (R·S, n·31, d)
+    probe_self, probe_next = (
+        np.asarray(jax.vmap(_probe_accuracy, (0, None))(feats, lab.reshape(-1))).reshape(
+            n_rules, n_seeds
         )
-        acc.append(np.asarray(res.history["test_accuracy"][0, :, -1]))
-        curves.append(np.asarray(res.history["test_accuracy"][0]))
-        params = jax.tree.map(lambda p: p[0], res.state["params"])  # (S, ...)
-        hidden = jax.vmap(lambda p: transformer.apply(p, te)[1]["hidden"])(params)
-        feats = hidden[:, :, :-1].reshape(hidden.shape[0], -1, hidden.shape[-1])  # (S, n·31, d)
-        probe_self.append(
-            np.asarray(jax.vmap(_probe_accuracy, (0, None))(feats, te[:, :-1].reshape(-1)))
-        )
-        probe_next.append(
-            np.asarray(jax.vmap(_probe_accuracy, (0, None))(feats, te[:, 1:].reshape(-1)))
-        )
-    acc, probe_self, probe_next = map(np.stack, (acc, probe_self, probe_next))  # (rules, S)
-    rules = list(config["rules"])
+        for lab in (te[:, :-1], te[:, 1:])
+    )
     ci = lambda v: 1.96 * v.std(-1) / np.sqrt(v.shape[-1])  # noqa: E731
     numbers = {
         "rules": rules,
         "step": np.asarray(res.history["step"][0, 0]),
         "masked_accuracy": acc,
-        "masked_accuracy_curves": np.stack(curves),
+        "masked_accuracy_curves": curves,
         "probe_token_accuracy": probe_self,
         "probe_next_accuracy": probe_next,
         "masked_accuracy_ci95": ci(acc),
