@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jreg import penalties, transformer
 
@@ -64,3 +65,38 @@ def test_model_reads_qk_norm_hparam():
     a = net.apply(params, state, tokens, key=None, train=False, hp={"qk_norm": 0.0})[0]
     b = net.apply(params, state, tokens, key=None, train=False, hp={"qk_norm": 1.0})[0]
     assert a.shape == b.shape == (3, L, K) and not np.allclose(a, b)
+
+
+def test_sigma_reparam_matches_svd_and_has_spectral_norm_gamma():
+    w = jax.random.normal(jax.random.key(2), (6, 4))
+    v = jnp.ones(4) / 2.0
+    step = jax.jit(lambda v: transformer.sigma_reparam(w, jnp.asarray(2.5), v)[2])
+    for _ in range(200):  # one power-iteration step per call, as per training step
+        v = step(v)
+    w_hat, sigma, v2 = transformer.sigma_reparam(w, jnp.asarray(2.5), v, update=False)
+    np.testing.assert_allclose(sigma, np.linalg.svd(np.asarray(w))[1][0], rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(w_hat), 2), 2.5, rtol=1e-5)
+    np.testing.assert_array_equal(v2, v)  # evaluation does not move the vector
+    # σ is differentiated through W only: dσ/dW = u vᵀ at the converged vectors
+    grad = jax.grad(lambda w: transformer.sigma_reparam(w, 1.0, v, update=False)[1])(w)
+    u = np.asarray(w @ v) / np.linalg.norm(np.asarray(w @ v))
+    np.testing.assert_allclose(grad, np.outer(u, v), atol=1e-5)
+
+
+def test_sigma_reparam_model_state_and_switch():
+    net = transformer.model(vocab_size=V, num_outputs=K, length=L)
+    params, state = net.init(jax.random.key(0), {"sigma_reparam": 0.0})
+    _, tokens = _setup()
+    assert state["blocks"][0]["qkv"].shape == (3 * 64,)
+    off = net.apply(params, state, tokens, key=None, train=True, hp={"sigma_reparam": 0.0})
+    plain = transformer.apply(params, tokens)[0]
+    np.testing.assert_allclose(off[0], plain, atol=1e-6)  # switched off: the plain model
+    on = net.apply(params, state, tokens, key=None, train=True, hp={"sigma_reparam": 1.0})
+    assert not np.allclose(on[0], plain, atol=1e-3)
+    moved = on[1]["blocks"][0]["qkv"]
+    assert not np.allclose(moved, state["blocks"][0]["qkv"])  # one step in training
+    np.testing.assert_allclose(np.linalg.norm(moved), 1.0, rtol=1e-5)
+    ev = net.apply(params, state, tokens, key=None, train=False, hp={"sigma_reparam": 1.0})
+    np.testing.assert_array_equal(ev[1]["blocks"][0]["qkv"], state["blocks"][0]["qkv"])
+    with pytest.raises(ValueError, match="state"):
+        transformer.apply(params, tokens, sigma_reparam=1.0)
