@@ -65,7 +65,7 @@ def markov_sequences(key: jax.Array, n: int, successors: int = 3) -> jax.Array:
 
 
 def get_config(quick: bool = False) -> dict:
-    """Full size: 2,000 / 512 sequences, 5 seeds, 400 steps; quick: 400 / 128, 2 seeds, 20."""
+    """Full size: 2,000 / 512 sequences, 5 seeds, 300 steps; quick: 400 / 128, 2 seeds, 20."""
     return {
         "data_seed": 0,
         "seeds": 2 if quick else 5,
@@ -74,7 +74,7 @@ def get_config(quick: bool = False) -> dict:
         "rules": tuple(RULES),
         "learning_rate": 3e-3,
         "batch_size": 32,
-        "num_steps": 20 if quick else 400,
+        "num_steps": 20 if quick else 300,
         "eval_every": 20 if quick else 100,
     }
 
@@ -190,13 +190,16 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     if "100/0/0" in rules:
         j = rules.index("100/0/0")
         others = [i for i in range(len(rules)) if i != j]
-        lowest = bool(probe_self[j].mean() < min(probe_self[i].mean() for i in others))
-        notes.append(
-            f"100/0/0 {'has' if lowest else 'does not have'} the lowest token-identity probe "
-            f"accuracy on unmasked inputs ({probe_self[j].mean():.4f} vs "
-            + ", ".join(f"{probe_self[i].mean():.4f} ({rules[i]})" for i in others)
-            + ")."
-        )
+        for what, v in (("token-identity", probe_self), ("next-token", probe_next)):
+            lowest = bool(v[j].mean() < min(v[i].mean() for i in others))
+            apart = [i for i in others if v[i].mean() - ci(v[i]) > v[j].mean() + ci(v[j])]
+            notes.append(
+                f"100/0/0 {'has' if lowest else 'does not have'} the lowest {what} probe "
+                f"accuracy on unmasked inputs ({v[j].mean():.4f} vs "
+                + ", ".join(f"{v[i].mean():.4f} ({rules[i]})" for i in others)
+                + f"); its 95 % interval lies below those of {len(apart)} of {len(others)} "
+                f"other rules" + (f" ({', '.join(rules[i] for i in apart)})." if apart else ".")
+            )
     numbers["notes"] = notes
     return numbers
 
