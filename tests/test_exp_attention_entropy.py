@@ -10,8 +10,10 @@ from jreg.experiments import attention_entropy as exp
 def test_entropy_collapse_and_fixes():
     n = exp.compute(exp.get_config(quick=True), progress=False)
     ent, logit = n["mean_attention_entropy"], n["max_attention_logit"]  # (arm, lr, seed)
-    base, strong, qk, sr = 0, 2, 3, 4
+    base, strong = 0, n["arms"].index("entropy λ=0.3")
+    qk, sr = n["arms"].index("QK-layernorm"), n["arms"].index("σReparam")
     assert ent[base, -1].mean() < ent[base, 0].mean() - 0.3  # baseline collapses at high lr
     assert ent[strong, -1].mean() > ent[base, -1].mean() + 0.5  # the regularizer keeps it up
     assert logit[qk, -1].mean() < 0.1 * logit[base, -1].mean()  # QK-layernorm bounds logits
-    assert np.isfinite(n["final_accuracy"]).all() and len(n["notes"]) == 8
+    assert logit[sr, -1].mean() < 0.1 * logit[base, -1].mean()  # and so does σReparam
+    assert np.isfinite(n["final_accuracy"]).all() and len(n["notes"]) == len(n["arms"]) + 3

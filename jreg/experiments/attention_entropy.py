@@ -59,14 +59,18 @@ def recall_batch(key: jax.Array, n: int) -> dict:
 
 
 def get_config(quick: bool = False) -> dict:
-    """Full size: 5 seeds, 3 learning rates, 150 steps of 16; quick: 2 seeds, 2 rates, 40."""
+    """Full size: 5 seeds, 3 learning rates, 120 steps of 16; quick: 2 seeds, 2 rates, 40.
+
+    6 arms × 3 rates × 5 seeds = 90 configs: an even count, so the two host devices of
+    ``jreg run`` need no padding config.
+    """
     return {
         "data_seed": 0,  # held-out evaluation sequences
         "seeds": 2 if quick else 5,
         "learning_rates": (1e-3, 3e-2) if quick else (1e-3, 1e-2, 3e-2),
-        "entropy_weights": (0.03, 0.3),
+        "entropy_weights": (0.03, 0.1, 0.3),
         "batch_size": 16,
-        "num_steps": 40 if quick else 150,
+        "num_steps": 40 if quick else 120,
         "eval_every": 10 if quick else 15,
         "n_test": 256,
         "spike_factor": 1.5,  # an evaluation whose loss exceeds this × the best so far
@@ -128,8 +132,8 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     best_so_far = np.minimum.accumulate(loss, axis=-1)
     spikes = np.sum(loss[..., 1:] > config["spike_factor"] * best_so_far[..., :-1], axis=-1)
     final_acc = h["test_accuracy"][..., -1]
-    chance = np.log(NUM_VALUES)
-    diverged = loss[..., -1] > chance  # worse than guessing a value uniformly
+    # worse than a uniform guess over all 32 tokens (one over the 16 values gives ln 16)
+    diverged = ~(loss[..., -1] <= np.log(LENGTH))
     mean_ent = h["attention_entropy"].mean(-1)
     max_ent = float(np.mean(np.log(np.arange(1, LENGTH + 1))))
     numbers = {
@@ -155,7 +159,8 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         f"{config['num_steps']} Adam steps of batch {bs}, no warm-up, {shape[2]} seeds; "
         f"attention entropy on 64 held-out sequences (causal maximum {max_ent:.3f} nats, "
         f"ln 32 = {np.log(32):.3f}); a spike is an evaluation with test loss > "
-        f"{config['spike_factor']}× the best so far; diverged = final loss > ln 16."
+        f"{config['spike_factor']}× the best so far; diverged = final loss > ln 32 (worse "
+        "than uniform over all tokens) or not finite."
     ]
     logit = numbers["max_attention_logit"]
     for a, name in enumerate(numbers["arms"]):
