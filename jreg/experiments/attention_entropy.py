@@ -160,7 +160,8 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         f"attention entropy on 64 held-out sequences (causal maximum {max_ent:.3f} nats, "
         f"ln 32 = {np.log(32):.3f}); a spike is an evaluation with test loss > "
         f"{config['spike_factor']}× the best so far; diverged = final loss > ln 32 (worse "
-        "than uniform over all tokens) or not finite."
+        "than uniform over all tokens) or not finite; recall accuracy by chance is "
+        f"1/{NUM_VALUES} = {1 / NUM_VALUES:.4f}."
     ]
     logit = numbers["max_attention_logit"]
     for a, name in enumerate(numbers["arms"]):
