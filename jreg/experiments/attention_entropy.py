@@ -71,8 +71,8 @@ def get_config(quick: bool = False) -> dict:
         "entropy_weights": (0.03, 0.1, 0.3),
         "batch_size": 16,
         "num_steps": 40 if quick else 120,
-        "eval_every": 10 if quick else 15,
-        "n_test": 256,
+        "eval_every": 20 if quick else 15,
+        "n_test": 64 if quick else 256,
         "spike_factor": 1.5,  # an evaluation whose loss exceeds this × the best so far
     }
 

@@ -65,7 +65,7 @@ def markov_sequences(key: jax.Array, n: int, successors: int = 3) -> jax.Array:
 
 
 def get_config(quick: bool = False) -> dict:
-    """Full size: 2,000 / 512 sequences, 5 seeds, 300 steps; quick: 400 / 128, 2 seeds, 20."""
+    """Full size: 2,000 / 512 sequences, 5 seeds, 250 steps; quick: 400 / 128, 2 seeds, 20."""
     return {
         "data_seed": 0,
         "seeds": 2 if quick else 5,
@@ -74,8 +74,8 @@ def get_config(quick: bool = False) -> dict:
         "rules": tuple(RULES),
         "learning_rate": 3e-3,
         "batch_size": 32,
-        "num_steps": 20 if quick else 300,
-        "eval_every": 20 if quick else 100,
+        "num_steps": 20 if quick else 250,
+        "eval_every": 20 if quick else 50,
     }
 
 
