@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 resume=args.resume,
             )
             done.append(name)
+            if len(names) > 1:
+                runner.release_memory()  # nothing compiled is shared between experiments
             heads = ", ".join(f"{k}={v}" for k, v in list(rec["headline"].items())[:3])
             print(f"[{name}] {rec['wall_time_s']:.1f}s  {heads}", flush=True)
     except (

@@ -211,3 +211,22 @@ def test_resume_continues_from_checkpoints(tmp_path):
     b = json.loads((tmp_path / "o2" / "fake.json").read_text())["numbers"]
     assert a == b
     assert not ckpt.exists()  # removed after a completed run
+
+
+def test_release_memory_drops_compiled_sweeps():
+    import jax.numpy as jnp
+    import optax
+
+    from jreg import nets, streams, tasks, train
+
+    x = jnp.ones((8, 2), jnp.float32)
+    y = jnp.zeros((8,), jnp.int32)
+    task = tasks.supervised(nets.mlp((2, 3, 2)), optimizer=optax.sgd(0.1))
+    kw = dict(stream=streams.epochs(4), seeds=1, num_steps=2, eval_every=2, progress=False)
+    train.sweep(task, tasks.split_data(x, y, x, y), **kw)
+    assert train._compiled.cache_info().currsize >= 1
+    runner.release_memory()
+    assert train._compiled.cache_info().currsize == 0
+    before = train._compiled.cache_info().misses
+    train.sweep(task, tasks.split_data(x, y, x, y), **kw)  # still works: compiles again
+    assert train._compiled.cache_info().misses == before + 1
