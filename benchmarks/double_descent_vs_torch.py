@@ -35,62 +35,16 @@ from jreg.cli import enable_compilation_cache, use_all_cpu_cores
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
+    COMPILE_SECONDS,
+    matmul_gflops_jax,
+    matmul_gflops_torch,
+    small_matmul_gflops_jax,
+)
 
 from jreg import widths
 from jreg.experiments import double_descent
-
-#: jax.monitoring events whose durations add up to the compile time.
-COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-_compile_s = [0.0]
-
-
-def _on_event(event: str, duration: float, **kw) -> None:
-    if event in COMPILE_EVENTS:
-        _compile_s[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_on_event)
-
-
-def _best_seconds(fn, reps: int) -> float:
-    """Fastest of ``reps`` timed calls of ``fn`` after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
-    """Best of ``reps`` timed nxn float32 matmuls (the machine's practical peak)."""
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    return 2 * n**3 / _best_seconds(lambda: f(a).block_until_ready(), reps) / 1e9
-
-
-def small_matmul_gflops_jax(m: int = 100, k: int = 300, n: int = 300, reps: int = 50) -> float:
-    """Best of ``reps`` timed (m x k) @ (k x n) float32 matmuls, 20 per call."""
-    a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
-
-    def body(i, acc):
-        return acc + (a + i.astype(jnp.float32)) @ b
-
-    f = jax.jit(lambda: jax.lax.fori_loop(0, 20, body, jnp.zeros((m, n), jnp.float32)))
-    return 20 * 2 * m * k * n / _best_seconds(lambda: f().block_until_ready(), reps) / 1e9
-
-
-def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
-    """Same measurement in PyTorch."""
-    a = torch.ones((n, n))
-    return 2 * n**3 / _best_seconds(lambda: a @ a, reps) / 1e9
 
 
 def train_flops(ws, n_train: int, batch: int, epochs: int) -> float:
@@ -157,11 +111,11 @@ def main() -> None:
     peak_torch = matmul_gflops_torch(torch) if torch else float("nan")
     run_cfg = cfg | {"seeds": 1, "num_epochs": args.epochs, "eval_every": args.epochs}
     buckets = double_descent.width_family(run_cfg).buckets(ws)
-    _compile_s[0] = 0.0
+    COMPILE_SECONDS[0] = 0.0
     start = time.perf_counter()
     res = double_descent.train_widths(run_cfg, ds, ws, noise_levels=(1,), progress=False)
     jreg_s = time.perf_counter() - start
-    compile_s = _compile_s[0]
+    compile_s = COMPILE_SECONDS[0]
     rss_jreg = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     if torch:
         torch_s, torch_err = run_torch(torch, ds, ws, epochs=args.epochs, batch=batch)

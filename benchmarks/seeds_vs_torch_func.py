@@ -46,55 +46,19 @@ from jreg.cli import enable_compilation_cache, use_all_cpu_cores
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
+from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
+    COMPILE_SECONDS,
+    matmul_gflops_jax,
+    matmul_gflops_torch,
+)
 
 from jreg import data, nets, streams, tasks, train
 
 WIDTHS = (40, 64, 64, 10)
 N_TRAIN, N_TEST, BATCH, LR, MOMENTUM = 4000, 1000, 100, 0.01, 0.9
 STEPS_PER_EPOCH = N_TRAIN // BATCH
-
-#: jax.monitoring events whose durations add up to the compile time.
-COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-_compile_s = [0.0]
-
-
-def _on_event(event: str, duration: float, **kw) -> None:
-    if event in COMPILE_EVENTS:
-        _compile_s[0] += duration
-
-
-jax.monitoring.register_event_duration_secs_listener(_on_event)
-
-
-def _best_seconds(fn, reps: int) -> float:
-    """Fastest of ``reps`` timed calls of ``fn`` after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def matmul_gflops_jax(n: int = 2048, reps: int = 20) -> float:
-    """Best of ``reps`` timed nxn float32 matmuls (the machine's practical peak)."""
-    a = jnp.ones((n, n), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    return 2 * n**3 / _best_seconds(lambda: f(a).block_until_ready(), reps) / 1e9
-
-
-def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
-    """Same measurement in PyTorch."""
-    a = torch.ones((n, n))
-    return 2 * n**3 / _best_seconds(lambda: a @ a, reps) / 1e9
 
 
 def train_flops(seeds: int, epochs: int) -> float:
@@ -109,7 +73,7 @@ def run_jreg(ds: dict, *, seeds: int, epochs: int) -> tuple[float, float, np.nda
         nets.mlp(WIDTHS, activation="relu"), optimizer=optax.sgd(LR, momentum=MOMENTUM)
     )
     steps = epochs * STEPS_PER_EPOCH
-    _compile_s[0] = 0.0
+    COMPILE_SECONDS[0] = 0.0
     start = time.perf_counter()
     res = train.sweep(
         task,
@@ -122,7 +86,7 @@ def run_jreg(ds: dict, *, seeds: int, epochs: int) -> tuple[float, float, np.nda
     )
     acc = np.asarray(res.history["test_accuracy"])[0, :, -1]  # (S,): the only config row
     jax.block_until_ready(res.state["params"])
-    return time.perf_counter() - start, _compile_s[0], acc
+    return time.perf_counter() - start, COMPILE_SECONDS[0], acc
 
 
 def run_torch(torch, ds: dict, *, seeds: int, epochs: int) -> tuple[float, np.ndarray]:
