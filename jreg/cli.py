@@ -36,6 +36,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from an interrupted run")
 
 
+_COLLECTIVE_TIMEOUT = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
+
+
+def _jaxlib_at_least(major: int, minor: int) -> bool:
+    """Installed jaxlib >= major.minor (older ones abort on XLA flags they do not know)."""
+    from importlib import metadata
+
+    try:
+        parts = metadata.version("jaxlib").split(".")[:2]
+        return (int(parts[0]), int(parts[1])) >= (major, minor)
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+
+
 def use_all_cpu_cores(environ=os.environ) -> int:
     """Expose one XLA host device per CPU core, so sweeps shard over all of them.
 
@@ -53,7 +67,14 @@ def use_all_cpu_cores(environ=os.environ) -> int:
     if key in flags:
         return int(flags.split(key + "=")[1].split()[0])
     n = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    environ["XLA_FLAGS"] = f"{flags} {key}={n}".strip()
+    flags = f"{flags} {key}={n}"
+    if "collective_call_terminate_timeout" not in flags and _jaxlib_at_least(0, 10):
+        # XLA:CPU aborts the process when one host device waits > 40 s for another at a
+        # collective; on a loaded machine (2 cores, a test suite alongside) a starved
+        # device thread took longer and `jreg reproduce --all` died of SIGABRT at an
+        # all-gather. Waiting is correct here, so allow 10 minutes.
+        flags += f" {_COLLECTIVE_TIMEOUT}"
+    environ["XLA_FLAGS"] = flags.strip()
     return n
 
 

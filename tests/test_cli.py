@@ -38,7 +38,8 @@ def test_use_all_cpu_cores_sets_the_host_device_count_once():
     n = cli.use_all_cpu_cores(env)
     assert n >= 1
     assert env["XLA_FLAGS"] == (
-        f"--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count={n}"
+        f"--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count={n} "
+        "--xla_cpu_collective_call_terminate_timeout_seconds=600"
     )
     # A user's own count wins and is left untouched.
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
