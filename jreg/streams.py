@@ -137,10 +137,8 @@ def epochs(batch_size: int, *, split: str = "train", permutation: Callable | Non
     def take(data, idx, i):
         return jax.tree.map(lambda a: a[idx[i]], data[split])
 
-    name = f"epochs(batch_size={batch_size})"
-    if permutation is not None:
-        name = f"epochs(batch_size={batch_size}, {getattr(permutation, '__name__', 'perm')})"
-    return Stream(prepare, take, block_size, name)
+    extra = "" if permutation is None else f", {getattr(permutation, '__name__', 'perm')}"
+    return Stream(prepare, take, block_size, f"epochs(batch_size={batch_size}{extra})")
 
 
 @functools.cache

@@ -151,12 +151,10 @@ def test_epochs_stream_is_cached_and_takes_a_permutation(data):
 
 def test_repeated_sweep_does_not_recompile(data):
     task = _task()
-    kw = dict(stream=streams.epochs(32), num_steps=6, eval_every=3, progress=False)
-    train.sweep(task, data, seeds=2, **kw)
+    kw = dict(seeds=2, num_steps=6, eval_every=3, progress=False)
+    train.sweep(task, data, stream=streams.epochs(32), **kw)
     before = train._compiled.cache_info()
-    train.sweep(
-        task, data, seeds=2, stream=streams.epochs(32), num_steps=6, eval_every=3, progress=False
-    )
+    train.sweep(task, data, stream=streams.epochs(32), **kw)  # a fresh call of the constructor
     after = train._compiled.cache_info()
     assert after.hits == before.hits + 1 and after.misses == before.misses
 
