@@ -49,11 +49,12 @@ def _select(pred, a, b):
 
 
 def _make_segment(task, stream: Stream, plan: _Plan, static_hp: tuple):
-    """One config: ``(carry, hp, key, data, first_period) -> (carry, history_chunk)``."""
+    """One config: ``(carry, hp, seed, data, first_period) -> (carry, history_chunk)``."""
     blocks_per_period = plan.eval_every // plan.block
 
-    def segment(carry: _Carry, swept, key, data, first_period):
+    def segment(carry: _Carry, swept, seed, data, first_period):
         hp = {**dict(static_hp), **swept}
+        key = jax.random.key(seed)
         data_key, step_key = jax.random.split(jax.random.fold_in(key, 1))
 
         def one_step(c, i, prepared):
@@ -110,8 +111,8 @@ def _make_segment(task, stream: Stream, plan: _Plan, static_hp: tuple):
     return segment
 
 
-def _init_carry(task, plan: _Plan, static_hp: tuple, swept, key) -> _Carry:
-    state = task.init(jax.random.fold_in(key, 0), {**dict(static_hp), **swept})
+def _init_carry(task, plan: _Plan, static_hp: tuple, swept, seed) -> _Carry:
+    state = task.init(jax.random.fold_in(jax.random.key(seed), 0), {**dict(static_hp), **swept})
     zero = jnp.zeros((), jnp.int32)
     return _Carry(
         state=state,
@@ -127,8 +128,13 @@ def _init_carry(task, plan: _Plan, static_hp: tuple, swept, key) -> _Carry:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(task, stream: Stream, plan: _Plan, static_hp: tuple, strategy: str):
-    """Jitted (segment, init), cached so repeated sweeps reuse the compiled programs."""
+def _compiled(task, stream: Stream, plan: _Plan, static_hp: tuple, strategy: str, mesh=None):
+    """Jitted (segment, init) over the flat config axis, cached per task, plan and mesh.
+
+    With a ``mesh`` (1-D, axis ``"cfg"``) both are a ``shard_map``: each device runs the
+    vmapped loop on its own block of configs and nothing crosses devices, so the
+    compiled programs hold no collective (tested). Without one: a plain jit on one device.
+    """
     segment = _make_segment(task, stream, plan, static_hp)
     init = functools.partial(_init_carry, task, plan, static_hp)
     if strategy == "vmap":
@@ -138,6 +144,12 @@ def _compiled(task, stream: Stream, plan: _Plan, static_hp: tuple, strategy: str
         seg1, init1 = segment, init
         segment = lambda c, h, k, d, p: jax.lax.map(lambda a: seg1(*a, d, p), (c, h, k))
         init = lambda h, k: jax.lax.map(lambda a: init1(*a), (h, k))
+    if mesh is not None:
+        cfg, rep = jax.sharding.PartitionSpec("cfg"), jax.sharding.PartitionSpec()
+        segment = jax.shard_map(
+            segment, mesh=mesh, in_specs=(cfg, cfg, cfg, rep, rep), out_specs=cfg, check_vma=False
+        )
+        init = jax.shard_map(init, mesh=mesh, in_specs=(cfg, cfg), out_specs=cfg, check_vma=False)
     # The init program runs once: compile it at LLVM -O1 on CPU (XLA:CPU's default level
     # spends ~2 s of a small MLP sweep's compile on the threefry fusions of the normal
     # draws; -O1 takes 0.37 s, docs/performance.md). The training program keeps the default.

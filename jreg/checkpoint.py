@@ -32,12 +32,11 @@ def _is_key(x) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def _to_host(tree: PyTree) -> dict[str, np.ndarray]:
+def _arrays(tree: PyTree) -> dict[str, jax.Array]:
+    """The leaves by index, keys as key data; sharded arrays stay sharded (orbax writes
+    each process's own shards: no host copy of what other processes hold)."""
     leaves = jax.tree.leaves(tree)
-    return {
-        f"{i:05d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
-        for i, x in enumerate(leaves)
-    }
+    return {f"{i:05d}": jax.random.key_data(x) if _is_key(x) else x for i, x in enumerate(leaves)}
 
 
 def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
@@ -53,7 +52,7 @@ def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
     mngr.save(
         segment,
         args=ocp.args.Composite(
-            leaves=ocp.args.StandardSave(_to_host(tree)), config=ocp.args.JsonSave(config)
+            leaves=ocp.args.StandardSave(_arrays(tree)), config=ocp.args.JsonSave(config)
         ),
         force=True,
     )
@@ -66,12 +65,12 @@ def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
 
     Args:
       directory: checkpoint folder.
-      like: ``segments_done -> pytree`` with the structure, shapes and dtypes to restore
-        into (arrays or ``jax.ShapeDtypeStruct``; key-typed leaves are re-wrapped as keys).
+      like: ``segments_done -> pytree`` of ``jax.ShapeDtypeStruct`` (with shardings) to
+        restore into; key-typed leaves are re-wrapped as keys.
       config: the run's description; must equal the saved one.
 
     Returns:
-      ``(segments_done, tree)`` with numpy leaves (keys as typed key arrays).
+      ``(segments_done, tree)`` of arrays laid out as ``like`` says (keys as typed keys).
 
     Raises:
       ValueError: the folder holds a checkpoint of a different run.
@@ -93,10 +92,12 @@ def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
             "use another folder or delete it."
         )
     leaves, treedef = jax.tree.flatten(like(step))
+    key_shape = jax.random.key_data(jax.random.key(0)).shape
     abstract = {
-        f"{i:05d}": np.zeros(
-            x.shape + (jax.random.key_data(jax.random.key(0)).shape if _is_key(x) else ()),
+        f"{i:05d}": jax.ShapeDtypeStruct(
+            x.shape + (key_shape if _is_key(x) else ()),
             np.uint32 if _is_key(x) else x.dtype,
+            sharding=getattr(x, "sharding", None),
         )
         for i, x in enumerate(leaves)
     }
@@ -105,7 +106,7 @@ def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
     ]
     mngr.close()
     out = [
-        jax.random.wrap_key_data(np.asarray(got[f"{i:05d}"])) if _is_key(x) else got[f"{i:05d}"]
+        jax.random.wrap_key_data(got[f"{i:05d}"]) if _is_key(x) else got[f"{i:05d}"]
         for i, x in enumerate(leaves)
     ]
     return step, jax.tree.unflatten(treedef, out)

@@ -36,67 +36,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from an interrupted run")
 
 
-_COLLECTIVE_TIMEOUT = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
-
-
-def _jaxlib_at_least(major: int, minor: int) -> bool:
-    """Installed jaxlib >= major.minor (older ones abort on XLA flags they do not know)."""
-    from importlib import metadata
-
-    try:
-        parts = metadata.version("jaxlib").split(".")[:2]
-        return (int(parts[0]), int(parts[1])) >= (major, minor)
-    except (metadata.PackageNotFoundError, ValueError):
-        return False
-
-
 def use_all_cpu_cores(environ=os.environ) -> int:
-    """Expose one XLA host device per CPU core, so sweeps shard over all of them.
+    """Deprecated alias of :func:`jreg.runtime.use_all_cpu_cores`."""
+    from jreg import runtime
 
-    XLA:CPU runs one program mostly on one thread; ``train.sweep(sharding="auto")``
-    splits its configs over every device, and with one host device per core the whole
-    machine works (about 1.3-2x faster on 2 cores, measured on ``double_descent``). Only
-    affects the CPU platform; a user's own ``--xla_force_host_platform_device_count``
-    wins. Must run before JAX initialises its backends.
-
-    Returns:
-      The number of host devices requested (or already set).
-    """
-    flags = environ.get("XLA_FLAGS", "")
-    key = "--xla_force_host_platform_device_count"
-    if key in flags:
-        return int(flags.split(key + "=")[1].split()[0])
-    n = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    flags = f"{flags} {key}={n}"
-    if "collective_call_terminate_timeout" not in flags and _jaxlib_at_least(0, 10):
-        # XLA:CPU aborts the process when one host device waits > 40 s for another at a
-        # collective; on a loaded machine (2 cores, a test suite alongside) a starved
-        # device thread took longer and `jreg reproduce --all` died of SIGABRT at an
-        # all-gather. Waiting is correct here, so allow 10 minutes.
-        flags += f" {_COLLECTIVE_TIMEOUT}"
-    environ["XLA_FLAGS"] = flags.strip()
-    return n
+    return runtime.use_all_cpu_cores(environ)
 
 
 def enable_compilation_cache(path: str | None = None) -> str:
-    """Turn on JAX's persistent compilation cache, so a rerun does not recompile.
+    """Deprecated alias of :func:`jreg.runtime.enable_compilation_cache`."""
+    from jreg import runtime
 
-    Args:
-      path: cache folder; default ``$JREG_CACHE_DIR`` or ``~/.cache/jreg/jax``.
-
-    Returns:
-      The folder used.
-    """
-    import jax
-
-    path = (
-        path
-        or os.environ.get("JREG_CACHE_DIR")
-        or os.path.join(os.path.expanduser("~"), ".cache", "jreg", "jax")
-    )
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
+    return runtime.enable_compilation_cache(path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key} = {value!r}")
         return 0
 
-    use_all_cpu_cores()
-    enable_compilation_cache()
+    from jreg import runtime
+
+    try:
+        runtime.setup()  # one host device per core, compilation cache
+    except ValueError as e:
+        print(f"jreg: {e}", file=sys.stderr)
+        return 2
     from jreg.experiments import runner  # heavy imports only when running
 
     try:
@@ -180,9 +136,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             done.append(name)
             if len(names) > 1:
-                runner.release_memory()  # nothing compiled is shared between experiments
+                runtime.release_memory()  # nothing compiled is shared between experiments
             heads = ", ".join(f"{k}={v}" for k, v in list(rec["headline"].items())[:3])
-            print(f"[{name}] {rec['wall_time_s']:.1f}s  {heads}", flush=True)
+            took = (
+                "finished before, skipped" if rec.get("skipped") else f"{rec['wall_time_s']:.1f}s"
+            )
+            if runtime.is_main_process():
+                print(f"[{name}] {took}  {heads}", flush=True)
+    except ValueError as e:  # bad input found once the run started: one line, rc 2
+        print(f"jreg: {str(e).splitlines()[0]}", file=sys.stderr, flush=True)
+        return 2
     except (
         KeyboardInterrupt,
         Exception,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def band(ax, x, ys, *, label=None, color=None, axis=0, **kw):
@@ -40,8 +38,21 @@ def boundary(ax, xx, yy, p1, x, y, *, flipped=None, title=None):
     return cs
 
 
-def figure(nrows=1, ncols=1, *, size=(4.0, 3.2), **kw):
-    """``plt.subplots`` with a per-panel size."""
-    return plt.subplots(
-        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False, **kw
-    )
+def figure(nrows=1, ncols=1, *, size=(4.0, 3.2), squeeze=False, **kw):
+    """A ``(Figure, axes)`` pair with a per-panel size, outside pyplot.
+
+    The figure is a plain ``matplotlib.figure.Figure``: no backend is chosen and no
+    pyplot state is touched (a notebook keeps its own backend); save it with
+    ``fig.savefig``.
+    """
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kw)
+
+
+def subplots(nrows=1, ncols=1, *, figsize, **kw):
+    """``plt.subplots`` outside pyplot (see :func:`figure`)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kw)
+
+
+cmap = matplotlib.colormaps.get_cmap

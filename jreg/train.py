@@ -26,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -168,15 +170,125 @@ def grid(**axes) -> dict[str, np.ndarray]:
 def config_sharding(devices=None) -> jax.sharding.NamedSharding:
     """A ``NamedSharding`` that splits the sweep's config axis over ``devices`` (default all).
 
-    On a TPU pod slice call ``jax.distributed.initialize()`` first: ``jax.devices()`` then
-    lists every chip of the slice and the same sharding spreads configs over all hosts.
+    With several processes (``jreg.runtime.initialize``, a TPU pod slice, GPU hosts)
+    ``jax.devices()`` lists every process's devices and a sweep spreads its configs over
+    all of them.
     """
     devices = np.asarray(jax.devices() if devices is None else devices)
     mesh = jax.sharding.Mesh(devices.reshape(-1), ("cfg",))
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cfg"))
 
 
-def _describe(task, stream, plan, static, swept, seeds, data) -> dict:
+def _mesh(sharding, num_configs: int) -> jax.sharding.Mesh | None:
+    """The 1-D ``("cfg",)`` mesh the configs are split over, or None for one device."""
+    if sharding is None:
+        return None
+    if isinstance(sharding, str):
+        _checks.check_choice("sharding", sharding, ("auto",))
+        devices = jax.devices()
+        if jax.process_count() == 1:  # every process must take part in a multi-host sweep
+            devices = devices[: min(len(devices), num_configs)]
+        if len(devices) < 2:
+            return None
+        sharding = config_sharding(devices)
+    if isinstance(sharding, jax.sharding.NamedSharding):
+        sharding = sharding.mesh
+    if not isinstance(sharding, jax.sharding.Mesh):
+        raise ValueError(
+            "sharding must be 'auto', None, a jax.sharding.Mesh or a NamedSharding, got "
+            f"{type(sharding).__name__}."
+        )
+    return jax.sharding.Mesh(np.asarray(sharding.devices).reshape(-1), ("cfg",))
+
+
+def _put(x, mesh, split: bool) -> jax.Array:
+    """A host array as a global array: split over ``mesh``'s configs or replicated.
+
+    Built per device from the host copy (``make_array_from_callback``), which also works
+    when the mesh spans other processes' devices.
+    """
+    if mesh is None:
+        return jnp.asarray(x)
+    spec = jax.sharding.PartitionSpec("cfg") if split else jax.sharding.PartitionSpec()
+    sharding = jax.sharding.NamedSharding(mesh, spec)
+    if isinstance(x, jax.Array) and x.sharding == sharding:
+        return x
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _host(x) -> np.ndarray:
+    """The whole of a (config-sharded) array on the host, without a device collective.
+
+    One process: each device's shard is copied to the host and joined in NumPy. Several
+    processes: ``process_allgather`` (the only cross-process exchange of a sweep).
+    """
+    if x.is_fully_addressable:
+        out = np.empty(x.shape, x.dtype)
+        for shard in x.addressable_shards:
+            out[shard.index] = np.asarray(shard.data)
+        return out
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def _gather(tree, num_configs: int, shape: tuple):
+    """A config-sharded pytree as single-device arrays of leading shape ``shape``."""
+
+    def one(x):
+        if x is None:
+            return None
+        if _is_key(x):
+            data = _host(jax.random.key_data(x))[:num_configs]
+            return jax.random.wrap_key_data(
+                data.reshape(shape + data.shape[1:]), impl=jax.random.key_impl(x)
+            )
+        y = _host(x)[:num_configs]
+        return jnp.asarray(y.reshape(shape + y.shape[1:]))
+
+    return jax.tree.map(one, tree)
+
+
+def clear_cache() -> None:
+    """Forget the compiled sweep programs (they are cached per task, stream and plan)."""
+    _compiled.cache_clear()
+    _concat_program.cache_clear()
+
+
+def _fingerprint(fun, *args) -> str:
+    """Digest of the program ``fun(*args)`` traces to: its jaxpr and constants' values.
+
+    Covers everything that determines a run beyond the arguments: the task's code, its
+    optimizer and constants, the stream. Object addresses in the printout are dropped.
+    """
+    traced = fun.trace(*args)
+    text = re.sub(r" at 0x[0-9a-f]+", "", str(traced.jaxpr))
+    digest = hashlib.sha256(text.encode())
+    for c in traced.jaxpr.consts:
+        if hasattr(c, "shape"):
+            arr = jax.random.key_data(c) if _is_key(c) else c
+            digest.update(np.ascontiguousarray(np.asarray(arr)).tobytes())
+        else:
+            digest.update(repr(c).encode())
+    return digest.hexdigest()[:16]
+
+
+def _data_digest(data) -> str:
+    """Checksum of every data leaf's values, shapes and dtypes."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(data):
+        arr = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{arr.shape}{arr.dtype}".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _describe(task, stream, plan, static, swept, seeds, data, programs) -> dict:
     """JSON description of a run: a checkpoint of another run is refused."""
     shapes = jax.tree.map(lambda a: [list(a.shape), str(a.dtype)], data)  # no host copies
     return json.loads(
@@ -189,6 +301,8 @@ def _describe(task, stream, plan, static, swept, seeds, data) -> dict:
                 "hparams": {k: np.asarray(v).tolist() for k, v in swept.items()},
                 "seeds": seeds.tolist(),
                 "data": jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, list)),
+                "data_values": _data_digest(data),
+                "programs (task code, optimizer, stream)": programs,
             },
             default=str,
         )
@@ -304,87 +418,94 @@ def sweep(
     seeds = _check_seeds(seeds)
     if task.check is not None:
         task.check(data)
-    data = jax.tree.map(jnp.asarray, data)
     static, swept, h = resolve_hparams(task, hparams)
     plan = _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress, segments)
     s = seeds.size
-    # Flatten (H, S) -> C configs: hparams repeat over seeds, keys tile over hparams.
-    flat_hp = {k: jnp.repeat(v, s) for k, v in swept.items()}
-    keys = jax.vmap(jax.random.key)(jnp.asarray(np.tile(seeds, h), jnp.uint32))
     num_configs = h * s
-    if isinstance(sharding, str):
-        _checks.check_choice("sharding", sharding, ("auto",))
-        n_dev = min(jax.device_count(), num_configs)
-        sharding = config_sharding(jax.devices()[:n_dev]) if n_dev > 1 else None
-    if sharding is not None:
-        pad = -num_configs % len(sharding.device_set)
-        if pad:  # copies of the last config, dropped again below
-            take = np.concatenate([np.arange(num_configs), np.full(pad, num_configs - 1)])
-            flat_hp = {k: v[take] for k, v in flat_hp.items()}
-            keys = keys[take]
-        flat_hp, keys = jax.device_put((flat_hp, keys), sharding)
+    mesh = _mesh(sharding, num_configs)
+    # Flatten (H, S) -> C configs: hparams repeat over seeds, seeds tile over hparams; with
+    # a mesh, pad C to a multiple of its devices with copies of the last config (dropped).
+    take = np.arange(num_configs)
+    if mesh is not None:
+        take = np.concatenate([take, np.full(-num_configs % mesh.size, num_configs - 1)])
+    flat_hp = {k: _put(np.repeat(np.asarray(v), s)[take], mesh, True) for k, v in swept.items()}
+    flat_seeds = _put(np.tile(seeds, h).astype(np.uint32)[take], mesh, True)
+    data = jax.tree.map(lambda x: _put(x, mesh, False), data)
 
-    segment, init = _compiled(task, stream, plan, static, strategy)
-    carry, chunks, start = init(flat_hp, keys), [], 0
+    segment, init = _compiled(task, stream, plan, static, strategy, mesh)
+    carry, chunks, start = init(flat_hp, flat_seeds), [], 0
     checkpointed = checkpoint_dir is not None or _CHECKPOINTS.get() is not None
-    description = (
-        _describe(task, stream, plan, static, swept, seeds, data) if checkpointed else None
-    )
+    description = None
+    if checkpointed:
+        first = jnp.asarray(0)
+        programs = [
+            _fingerprint(init, flat_hp, flat_seeds),
+            _fingerprint(segment, carry, flat_hp, flat_seeds, data, first),
+        ]
+        description = _describe(task, stream, plan, static, swept, seeds, data, programs)
     if checkpoint_dir is None and _CHECKPOINTS.get() is not None:
         folder, checkpoint_every, counter = _CHECKPOINTS.get()
         digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()
         checkpoint_dir = os.path.join(folder, f"{counter[0]:03d}-{task.name}-{digest[:12]}")
         counter[0] += 1
+    concat = _concat_program(mesh)
     if checkpoint_dir is not None:
-        one = jax.eval_shape(lambda: _history_like(segment, carry, flat_hp, keys, data))
+        one = jax.eval_shape(segment, carry, flat_hp, flat_seeds, data, jnp.asarray(0))[1]
+        sharded = jax.tree.map(lambda x: x.sharding, carry)
+        per_config = jax.tree.leaves(sharded)[0]
         like = lambda done: (
-            carry,
+            jax.tree.map(
+                lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), carry, sharded
+            ),
             jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct(
-                    (x.shape[0], done * plan.periods_per_segment) + x.shape[2:], x.dtype
+                    (x.shape[0], done * plan.periods_per_segment) + x.shape[2:],
+                    x.dtype,
+                    sharding=per_config,
                 ),
                 one,
             ),
         )
         restored = checkpoint.restore(checkpoint_dir, like, description)
         if restored is not None:
-            start, (host_carry, history) = restored
-            carry = jax.device_put(host_carry, sharding) if sharding else host_carry
-            carry = jax.tree.map(jnp.asarray, carry)
+            start, (carry, history) = restored
             chunks = [history] if start else []
-    bar = tqdm(total=num_steps, desc=f"{task.name} {h}x{s}", unit="step", disable=not progress)
+    main = jax.process_index() == 0
+    bar = tqdm(
+        total=num_steps, desc=f"{task.name} {h}x{s}", unit="step", disable=not (progress and main)
+    )
     steps_per_segment = plan.periods_per_segment * plan.eval_every
     bar.update(start * steps_per_segment)
     for seg in range(start, plan.num_segments):
         carry, hist = segment(
-            carry, flat_hp, keys, data, jnp.asarray(seg * plan.periods_per_segment)
+            carry, flat_hp, flat_seeds, data, jnp.asarray(seg * plan.periods_per_segment)
         )
         chunks.append(hist)
         bar.update(steps_per_segment)
-        if np.any(np.asarray(carry.nan_step) >= 0):
+        nan_step = _host(carry.nan_step)
+        if np.any(nan_step >= 0):
             bar.close()
-            _raise_nan(carry.nan_step, swept, seeds, h, s)
-        done = plan.patience is not None and bool(np.all(np.asarray(carry.stopped)))
+            _raise_nan(nan_step, swept, seeds, h, s)
+        done = plan.patience is not None and bool(np.all(_host(carry.stopped)))
         if checkpoint_dir is not None and ((seg + 1) % checkpoint_every == 0 or done):
-            history = _concat(chunks)
-            chunks = [history]
-            checkpoint.save(checkpoint_dir, seg + 1, (carry, history), description)
+            chunks = [concat(*chunks)]
+            checkpoint.save(checkpoint_dir, seg + 1, (carry, chunks[0]), description)
         if done:
             break
     bar.close()
-    history = _concat(chunks)
     best = carry.best_state if plan.monitor is not None else carry.state
-    res = Result(carry.state, best, history, carry.best_step, carry.stop_step)
-    return jax.tree.map(lambda x: x[:num_configs].reshape((h, s) + x.shape[1:]), res)
+    res = Result(carry.state, best, concat(*chunks), carry.best_step, carry.stop_step)
+    return _gather(res, num_configs, (h, s))
 
 
-def _history_like(segment, carry, hp, keys, data):
-    """Abstract history of all segments so far (for restoring a checkpoint)."""
-    return segment(carry, hp, keys, data, jnp.asarray(0))[1]
-
-
-def _concat(chunks):
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *chunks)
+@functools.lru_cache(maxsize=8)
+def _concat_program(mesh):
+    """Join history chunks along time, each device its own configs (no collective)."""
+    concat = lambda *xs: jax.tree.map(lambda *ys: jnp.concatenate(ys, axis=1), *xs)
+    if mesh is None:
+        return jax.jit(concat)
+    cfg = jax.sharding.PartitionSpec("cfg")
+    return jax.jit(jax.shard_map(concat, mesh=mesh, in_specs=cfg, out_specs=cfg, check_vma=False))
 
 
 def fit(

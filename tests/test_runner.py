@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from jreg import cli, experiments
+from jreg import cli, experiments, runtime
 from jreg.experiments import runner
 
 FAKE = textwrap.dedent(
@@ -197,15 +197,21 @@ def test_ctrl_c_exits_130_with_one_line_and_outputs_stay_valid(tmp_path):
 
 def test_resume_continues_from_checkpoints(tmp_path):
     out = tmp_path / "out"
-    proc = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--set", "work=3000")
+    slow = ("--no-progress", "--set", "work=300")
+    proc = _child(tmp_path, "run", "fake", "--out", str(out), *slow)
     ckpt = out / ".checkpoints" / "fake"
     _wait_for_checkpoint(ckpt)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "fake.json").exists()
-    resumed = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--resume")
+    # Another config is refused in one line naming the entry (never mixed into the run).
+    other = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--resume")
+    _, err = other.communicate(timeout=120)
+    assert other.returncode == 2, err
+    assert "Traceback" not in err and "work: 300 then, 0 now" in err
+    resumed = _child(tmp_path, "run", "fake", "--out", str(out), *slow, "--resume")
     assert resumed.wait(timeout=120) == 0
-    fresh = _child(tmp_path, "run", "fake", "--out", str(tmp_path / "o2"), "--no-progress")
+    fresh = _child(tmp_path, "run", "fake", "--out", str(tmp_path / "o2"), *slow)
     assert fresh.wait(timeout=120) == 0
     a = json.loads((out / "fake.json").read_text())["numbers"]
     b = json.loads((tmp_path / "o2" / "fake.json").read_text())["numbers"]
@@ -225,7 +231,7 @@ def test_release_memory_drops_compiled_sweeps():
     kw = dict(stream=streams.epochs(4), seeds=1, num_steps=2, eval_every=2, progress=False)
     train.sweep(task, tasks.split_data(x, y, x, y), **kw)
     assert train._compiled.cache_info().currsize >= 1
-    runner.release_memory()
+    runtime.release_memory()
     assert train._compiled.cache_info().currsize == 0
     before = train._compiled.cache_info().misses
     train.sweep(task, tasks.split_data(x, y, x, y), **kw)  # still works: compiles again

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import penalties, streams, tasks, train, transformer
+from jreg import penalties, plotting, streams, tasks, train, transformer
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -218,10 +218,9 @@ def compute(config: dict, *, progress: bool = True) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Per arm vs learning rate: mean entropy, largest logit, final accuracy; loss curves."""
-    import matplotlib.pyplot as plt
 
     lrs = np.asarray(numbers["learning_rates"])
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    fig, axes = plotting.subplots(1, 4, figsize=(18, 4))
     for ax, key, lab in (
         (axes[0], "mean_attention_entropy", "mean attention entropy (nats)"),
         (axes[1], "max_attention_logit", "largest |attention logit|"),

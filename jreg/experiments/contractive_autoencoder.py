@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, linear, metrics, models, nets, penalties, streams, tasks, train
+from jreg import data, linear, metrics, models, nets, penalties, plotting, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -180,7 +180,6 @@ def compute(config: dict, *, progress: bool = True) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Per metric: value vs λ (symlog), one line per σ, mean ± std over seeds."""
-    import matplotlib.pyplot as plt
 
     lambdas, noises = np.asarray(numbers["lambdas"]), np.asarray(numbers["noises"])
     keys = (
@@ -190,7 +189,7 @@ def figure(numbers: dict, config: dict):
         ("contraction_ratio", "‖h(x+ε) − h(x)‖ / ‖ε‖"),
         ("probe_accuracy", f"linear probe accuracy ({config['probe_labels']} labels)"),
     )
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8))
+    fig, axes = plotting.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8))
     for ax, (k, lab) in zip(axes, keys, strict=True):
         v = np.asarray(numbers[k])
         for j, s in enumerate(noises):

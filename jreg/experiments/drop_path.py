@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import optax
 
-from jreg import data, nets, streams, tasks, train
+from jreg import data, nets, plotting, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -107,10 +107,9 @@ def compute(config: dict, *, progress: bool = True) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Test accuracy and train − test gap per rate (mean ± std over seeds); test curves."""
-    import matplotlib.pyplot as plt
 
     rates = np.asarray(numbers["rates"])
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plotting.subplots(1, 3, figsize=(14, 4))
     for ax, key, lab in (
         (axes[0], "test_accuracy", "final test accuracy"),
         (axes[1], "train_test_gap", "train − test accuracy"),

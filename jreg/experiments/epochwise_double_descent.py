@@ -237,7 +237,7 @@ def figure(numbers: dict, config: dict):
     ws, epochs = np.asarray(numbers["widths"]), np.asarray(numbers["epochs"])
     test_err, train_err = np.asarray(numbers["test_error"]), np.asarray(numbers["train_error"])
     fig, axes = plotting.figure(2, 2, size=(5.0, 3.6))
-    cmap = plotting.plt.get_cmap("viridis")
+    cmap = plotting.cmap("viridis")
     for i, w in enumerate(ws):
         color = cmap(i / max(1, len(ws) - 1))
         plotting.band(axes[0][0], epochs, test_err[i], label=f"h={w}", color=color)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, linear, metrics, streams, tasks, train, transformer
+from jreg import data, linear, metrics, plotting, streams, tasks, train, transformer
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -206,11 +206,10 @@ def compute(config: dict, *, progress: bool = True) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Per rule: masked accuracy and the two probes with 95 % intervals; accuracy curves."""
-    import matplotlib.pyplot as plt
 
     rules = numbers["rules"]
     xs = np.arange(len(rules))
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    fig, axes = plotting.subplots(1, 4, figsize=(18, 4))
     for ax, key, ci, lab in (
         (axes[0], "masked_accuracy", "masked_accuracy_ci95", "masked-token accuracy"),
         (axes[1], "probe_token_accuracy", "probe_token_ci95", "probe: token (unmasked input)"),

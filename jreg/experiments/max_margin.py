@@ -294,7 +294,7 @@ def figure(numbers: dict, config: dict):
     for sign in (-1, 1):
         off = sign * m0 * u
         ax.plot(off[0] - line * u[1], off[1] + line * u[0], "k:", lw=0.8)
-    cmap = plotting.plt.get_cmap("viridis")
+    cmap = plotting.cmap("viridis")
     snaps = [t for t in config["snapshot_steps"] if ckpt[0] <= t <= ckpt[-1]]
     for i, t in enumerate(snaps):
         j = int(np.argmin(np.abs(ckpt - t)))

@@ -26,14 +26,10 @@ import tempfile
 import time
 
 import jax
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-import jreg  # noqa: E402
-from jreg import experiments, train  # noqa: E402
+import jreg
+from jreg import experiments, runtime, train
 
 
 def to_json(x):
@@ -169,29 +165,6 @@ def stem(name: str, quick: bool) -> str:
     return f"{name}-quick" if quick else name
 
 
-def release_memory() -> None:
-    """Drop compiled programs between experiments and hand freed heap back to the OS.
-
-    Every experiment builds its own tasks, so the sweep programs cached by
-    :func:`jreg.train.sweep` (and JAX's own jit caches) are never reused by the next one;
-    kept, they made ``jreg reproduce --all`` grow by ~25-250 MiB per experiment (peak
-    ~3 GiB). Measured on ``weight_decay --quick`` run three times: 784 MiB -> 610 MiB
-    after ``malloc_trim`` alone -> 316 MiB after also clearing the caches
-    (``docs/performance.md``). The persistent compilation cache still serves reruns.
-    """
-    import ctypes
-    import ctypes.util
-    import gc
-
-    train._compiled.cache_clear()
-    jax.clear_caches()
-    gc.collect()
-    libc = ctypes.util.find_library("c")
-    if libc and platform.system() == "Linux":
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(libc).malloc_trim(0)
-
-
 def run_experiment(
     name: str,
     *,
@@ -213,7 +186,8 @@ def run_experiment(
       overrides: config overrides (``["key=value"]`` or a dict), type-checked.
       resume: continue from the checkpoints an interrupted run left in
         ``out/.checkpoints/<stem>`` (without it, a fresh run; checkpoints are removed
-        after a run completes).
+        after a run completes); an experiment whose JSON in ``out`` already holds this
+        config is not run again (its record is returned, with ``"skipped": True``).
 
     Returns:
       The JSON record that was written (config, overrides, numbers, headline, version...).
@@ -226,20 +200,29 @@ def run_experiment(
             raise ValueError(f"--seeds must be a positive integer, got {seeds!r}.")
         config["seeds"] = seeds
     config, applied = apply_overrides(config, overrides)
+    if resume and (rec := finished(name, quick=quick, out=out, config=config)) is not None:
+        return {**rec, "skipped": True}
     base = stem(name, quick)
     ckpt = os.path.join(out, ".checkpoints", base)
-    if not resume:
+    main = runtime.is_main_process()  # only process 0 writes files
+    if not resume and main:
         shutil.rmtree(ckpt, ignore_errors=True)
+    if resume:
+        _check_resumed_config(ckpt, config)
+    if main:
+        os.makedirs(ckpt, exist_ok=True)
+        write_text(os.path.join(ckpt, "config.json"), json.dumps(to_json(config), sort_keys=True))
     start = time.perf_counter()
     with train.checkpointing(ckpt):
-        numbers = module.compute(config, progress=progress)
+        numbers = module.compute(config, progress=progress and main)
     wall = time.perf_counter() - start
     headline = numbers.pop("headline")
     notes = numbers.pop("notes", [])
     fig = module.figure(numbers, config)
-    with atomic_path(os.path.join(out, f"{base}.png")) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    if main:
+        with atomic_path(os.path.join(out, f"{base}.png")) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    fig.clear()
     record = {
         "name": name,
         "description": module.DESCRIPTION,
@@ -257,10 +240,42 @@ def run_experiment(
         "devices": [str(d) for d in jax.devices()],
         "platform": platform.platform(),
     }
-    write_text(os.path.join(out, f"{base}.json"), json.dumps(record, indent=1))
-    shutil.rmtree(ckpt, ignore_errors=True)
-    write_report(out)
+    if main:
+        write_text(os.path.join(out, f"{base}.json"), json.dumps(record, indent=1))
+        shutil.rmtree(ckpt, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the parent, once no experiment is left in it
+            os.rmdir(os.path.dirname(ckpt))
+        write_report(out)
     return record
+
+
+def _check_resumed_config(ckpt: str, config: dict) -> None:
+    """Refuse to resume checkpoints written with another config (naming the keys)."""
+    path = os.path.join(ckpt, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    now = json.loads(json.dumps(to_json(config), sort_keys=True))
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if diff:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in diff[:4])
+        raise ValueError(
+            f"--resume: the checkpoints in {ckpt} were written with another config ({shown}); "
+            "rerun with the same --set/--seeds, or without --resume to start over."
+        )
+
+
+def finished(name: str, *, quick: bool, out: str, config: dict) -> dict | None:
+    """The JSON record of ``name`` already in ``out`` for this exact config, if any."""
+    path = os.path.join(out, f"{stem(name, quick)}.json")
+    try:
+        with open(path) as f:
+            rec = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    same = rec.get("config") == json.loads(json.dumps(to_json(config)))
+    return rec if same and rec.get("jreg_version") == jreg.__version__ else None
 
 
 def write_report(out: str) -> str:

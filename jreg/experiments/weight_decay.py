@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
+from matplotlib.figure import Figure
 
 from jreg import (
     analysis,
@@ -259,7 +259,7 @@ def figure(numbers: dict, config: dict):
     x_tr, y_tr, flipped = (np.asarray(pts[k]) for k in ("x", "y", "flipped"))
     tol = config["sparsity_tol"]
     n_lam = len(lams["L2"])
-    fig = plt.figure(figsize=(2.0 * n_lam, 2.0 * 3 + 3.2))
+    fig = Figure(figsize=(2.0 * n_lam, 2.0 * 3 + 3.2))
     outer = fig.add_gridspec(2, 1, height_ratios=[3 * 1.9, 3.0], hspace=0.18, right=0.9)
     top = outer[0].subgridspec(3, n_lam, wspace=0.05, hspace=0.35)
     cs = None
