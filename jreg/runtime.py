@@ -174,6 +174,10 @@ def initialize(
     # Cross-process CPU collectives (the result exchange of a multi-process sweep).
     with contextlib.suppress(Exception):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if coordinator_address and process_id not in (None, 0):
+        # JAX's client aborts the whole process (no exception) when it cannot reach the
+        # coordinator; find out first, within the same time limit.
+        _wait_for(coordinator_address, timeout_s)
     try:
         jax.distributed.initialize(
             coordinator_address,
@@ -188,6 +192,29 @@ def initialize(
             f"could not join the jax.distributed run at {coordinator_address!r} within "
             f"{timeout_s} s: {first[:200]}"
         ) from None
+
+
+def _wait_for(address: str, timeout_s: float) -> None:
+    """Return once ``host:port`` accepts a TCP connection; ValueError after ``timeout_s``."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"coordinator_address must be 'host:port', got {address!r}.")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise ValueError(
+                    f"could not join the jax.distributed run at {address!r} within "
+                    f"{timeout_s} s: no coordinator answers there ({e.strerror or e}); start "
+                    "process 0 first, or check the address."
+                ) from None
+            time.sleep(0.5)
 
 
 def is_main_process() -> bool:

@@ -40,3 +40,22 @@ def test_no_collective_timeout_flag_is_set():
     assert env["XLA_FLAGS"] == (
         f"--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count={n}"
     )
+
+
+def test_unwritable_cache_dir_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = dict(__import__("os").environ, JREG_CACHE_DIR=str(blocker / "cache"))
+    out = subprocess.run(
+        [sys.executable, "-m", "jreg", "run", "dropout", "--quick", "--out", str(tmp_path / "o")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0, out.stderr
+    assert "compilation cache folder" in out.stderr and "JREG_CACHE_DIR" in out.stderr
