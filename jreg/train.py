@@ -106,8 +106,8 @@ def _check_seeds(seeds) -> np.ndarray:
     seeds = np.arange(seeds) if isinstance(seeds, (int, np.integer)) else np.asarray(seeds)
     if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
         raise ValueError(f"seeds must be a positive count or a 1-D array of ints, got {seeds!r}.")
-    if seeds.min() < 0 or seeds.max() >= 2**32:
-        raise ValueError(f"seeds must lie in [0, 2**32), got {seeds.min()}..{seeds.max()}.")
+    for value in (int(seeds.min()), int(seeds.max())):
+        _checks.check_seed("seeds", value)
     return seeds
 
 

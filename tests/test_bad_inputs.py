@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import data, losses, metrics, models, nets, streams, tasks, train, transforms
+from jreg import _checks, data, losses, metrics, models, nets, streams, tasks, train, transforms
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -116,6 +116,14 @@ ROWS = [
         "[0, 2**32)",
     ),
     ("seeds=0", lambda: _sweep(None, seeds=0), ValueError, "seeds"),
+    (
+        "data seed 2**40 (issue 18: wrapped to seed 0)",
+        lambda: _checks.seed_key(2**40),
+        ValueError,
+        "seed must be an int in [0, 2**32), got 1099511627776",
+    ),
+    ("negative data seed", lambda: _checks.seed_key(-1, "data_seed"), ValueError, "data_seed"),
+    ("float seed", lambda: _checks.seed_key(1.5), ValueError, "got 1.5"),
     (
         "dropout rate outside [0, 1)",
         lambda: models.dropout(X, 1.5, key=jax.random.key(0), train=True),

@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 import optax
 
-from jreg import data, metrics, nets, plotting, schedules, streams, tasks, train
+from jreg import _checks, data, metrics, nets, plotting, schedules, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = "MNIST 1k, MLP 784-128-10, SGD: calibration (ECE, reliability) vs label smoothing ε."
@@ -111,7 +111,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     bins (H, S, M); the CDF of the wrong predictions' confidence at ε = 0 and at the ε of
     lowest mean ECE (S, G); training curves (H, S, T).
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     x_tr, y_tr, x_te, y_te = data.mnist_digits(config["n_train"], config["n_test"], key=key)
     lr0, a, tau = config["lr"]
     model = nets.mlp(config["widths"], activation="tanh")

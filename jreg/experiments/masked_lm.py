@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, linear, metrics, streams, tasks, train, transformer
+from jreg import _checks, data, linear, metrics, streams, tasks, train, transformer
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -90,7 +90,7 @@ def _probe_accuracy(hidden: jax.Array, labels: jax.Array) -> jax.Array:
 
 def compute(config: dict, *, progress: bool = True) -> dict:
     """One sweep over rule × seed; masked accuracy and probes per rule × seed."""
-    key = jax.random.key(config["data_seed"])
+    key = _checks.seed_key(config["data_seed"], "data_seed")
     toks = markov_sequences(key, config["n_train"] + config["n_test"])
     tr, te = toks[: config["n_train"]], toks[config["n_train"] :]
     x_te, _, sel_te = data.bert_mask(
