@@ -57,6 +57,18 @@ def _transform_update(tx):
     return tx.update(p, tx.init(p), None)
 
 
+def _toy(step=None, evaluate=None):
+    """A one-weight task on a generated stream (no data)."""
+    step = step or (lambda s, b, k, hp: (s + 1.0, {"s": s}))
+    evaluate = evaluate or (lambda s, d, hp: {"test_loss": s})
+    return train.Task(lambda k, hp: jnp.zeros(()), step, evaluate, name="toy")
+
+
+def _fit_toy(task, **kw):
+    kw = {"num_steps": 8, "eval_every": 2, **kw}
+    return train.fit(task, {}, stream=streams.generated(lambda k, t: {}), seed=3, **kw)
+
+
 ROWS = [
     # (id, call, error type, message fragment)
     (
@@ -165,6 +177,44 @@ ROWS = [
         "params",
     ),
     ("unknown dataset", lambda: data.load("mnistt"), ValueError, "mnistt"),
+    (
+        "monitored metric inf at every evaluation (issue 18: best_step stayed 0)",
+        lambda: _fit_toy(
+            _toy(evaluate=lambda s, d, hp: {"test_loss": s + jnp.inf}),
+            monitor="test_loss",
+            patience=3,
+        ),
+        FloatingPointError,
+        "NaN/inf (a step metric or the monitored metric) at step 2 in config (h=0, s=0): seed 3",
+    ),
+    (
+        "monitored metric NaN after 4 steps",
+        lambda: _fit_toy(
+            _toy(evaluate=lambda s, d, hp: {"acc": jnp.where(s >= 4, jnp.nan, s)}),
+            monitor="acc",
+            mode="max",
+        ),
+        FloatingPointError,
+        "at step 4 in config",
+    ),
+    (
+        "step returns a bare scalar (issue 18: unhashable tracer)",
+        lambda: _fit_toy(_toy(step=lambda s, b, k, hp: s + 1.0)),
+        ValueError,
+        "Task.step of 'toy' must return (state, metrics) with metrics a dict",
+    ),
+    (
+        "step returns (state, scalar metric)",
+        lambda: _fit_toy(_toy(step=lambda s, b, k, hp: (s + 1.0, s))),
+        ValueError,
+        "second entry is DynamicJaxprTracer",
+    ),
+    (
+        "evaluate returns a scalar",
+        lambda: _fit_toy(_toy(evaluate=lambda s, d, hp: s)),
+        ValueError,
+        "Task.evaluate of 'toy' must return a dict of metrics",
+    ),
     ("patience without a monitor", lambda: _fit(patience=2), ValueError, "patience needs a metric"),
     (
         "monitor that is not evaluated",
@@ -203,3 +253,23 @@ def test_unprepared_tfds_dataset_never_touches_the_network(tmp_path, monkeypatch
         data.tfds_dataset("fashion_mnist", data_dir=str(tmp_path))
     # (probe) no empty /tmp/tmp...tfds folder is left behind
     assert len(glob.glob(f"{tempfile.gettempdir()}/tmp*tfds")) == before
+
+
+def test_vector_step_metrics_are_averaged_per_element_over_the_period():
+    # issue 18: a (3,) step metric used to be averaged into one scalar.
+    vec = lambda s, b, k, hp: (s + 1.0, {"vec": s * jnp.arange(3.0), "s": s})
+    res = _fit_toy(_toy(step=vec))
+    # steps 0..7 see s = 0..7; periods of 2 steps: mean s = 0.5, 2.5, 4.5, 6.5
+    np.testing.assert_allclose(res.history["s"], [0.5, 2.5, 4.5, 6.5])
+    assert res.history["vec"].shape == (4, 3)
+    np.testing.assert_allclose(res.history["vec"], np.outer([0.5, 2.5, 4.5, 6.5], [0, 1, 2]))
+    assert res.history["test_loss"].shape == (4,)
+
+
+def test_nan_in_an_unmonitored_evaluation_metric_is_recorded_not_raised():
+    # An evaluation metric may be undefined (e.g. mode_coverage's kl); only the
+    # monitored one must be finite.
+    res = _fit_toy(
+        _toy(evaluate=lambda s, d, hp: {"kl": s + jnp.nan, "test_loss": s}), monitor="test_loss"
+    )
+    assert np.isnan(res.history["kl"]).all() and int(res.best_step) == 2
