@@ -10,7 +10,19 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import _checks, data, losses, metrics, models, nets, streams, tasks, train, transforms
+from jreg import (
+    _checks,
+    data,
+    linear,
+    losses,
+    metrics,
+    models,
+    nets,
+    streams,
+    tasks,
+    train,
+    transforms,
+)
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -215,6 +227,42 @@ ROWS = [
         ValueError,
         "Task.evaluate of 'toy' must return a dict of metrics",
     ),
+    (
+        "lasso with NaN in x (issue 18: all zeros, looked converged)",
+        lambda: linear.lasso(_with(X, (2, 1), np.nan), X[:, 0], 0.1),
+        ValueError,
+        "x contains 1 NaN/inf value(s)",
+    ),
+    (
+        "ridge with NaN in y (issue 18: NaN coefficients)",
+        lambda: linear.ridge(X, _with(X[:, 0], 3, np.nan), 1.0),
+        ValueError,
+        "y contains 1 NaN/inf value(s)",
+    ),
+    (
+        "ridge with negative alpha",
+        lambda: linear.ridge(X, X[:, 0], -1.0),
+        ValueError,
+        "alpha must be >= 0",
+    ),
+    (
+        "elastic net l1_ratio=2",
+        lambda: linear.elastic_net(X, X[:, 0], 0.1, 2.0),
+        ValueError,
+        "l1_ratio must lie in [0, 1]",
+    ),
+    (
+        "lasso with a negative penalty factor",
+        lambda: linear.lasso(X, X[:, 0], 0.1, penalty_factor=np.array([1.0, -1.0, 1.0])),
+        ValueError,
+        "penalty_factor must be >= 0",
+    ),
+    (
+        "alpha_max with l1_ratio=0",
+        lambda: linear.alpha_max(X, X[:, 0], 0.0),
+        ValueError,
+        "l1_ratio must be finite and > 0",
+    ),
     ("patience without a monitor", lambda: _fit(patience=2), ValueError, "patience needs a metric"),
     (
         "monitor that is not evaluated",
@@ -273,3 +321,12 @@ def test_nan_in_an_unmonitored_evaluation_metric_is_recorded_not_raised():
         _toy(evaluate=lambda s, d, hp: {"kl": s + jnp.nan, "test_loss": s}), monitor="test_loss"
     )
     assert np.isnan(res.history["kl"]).all() and int(res.best_step) == 2
+
+
+def test_linear_checks_skip_traced_inputs():
+    # Inside vmap alpha and y are tracers: no value checks (and no error), same numbers.
+    ys = np.stack([X[:, 0], X[:, 1]], 1)
+    fits = jax.vmap(lambda y: linear.ridge(X, y, 1.0), in_axes=1)(ys)
+    np.testing.assert_allclose(fits.coef[1], linear.ridge(X, X[:, 1], 1.0).coef, rtol=1e-5)
+    coef = jax.vmap(lambda a: linear.lasso(X, X[:, 0], a).coef)(jnp.array([0.01, 0.1]))
+    np.testing.assert_allclose(coef[1], linear.lasso(X, X[:, 0], 0.1).coef, rtol=1e-5)
