@@ -18,6 +18,9 @@ DESCRIPTION = (
     "MNIST-1D, MLP 40-h-h-10 (ReLU), 20 widths 2..300: test error vs size, 15% vs 0% noise."
 )
 
+#: ``widths`` is not an MLP's layer sizes but the grid of hidden widths (checked by the runner).
+FIXED_LENGTH = {"widths": "(smallest, largest, count) of the geometric width grid"}
+
 IN_DIM, NUM_CLASSES = 40, 10
 
 

@@ -160,7 +160,13 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         )
         for lab in (te[:, :-1], te[:, 1:])
     )
-    ci = lambda v: 1.96 * v.std(-1) / np.sqrt(v.shape[-1])  # noqa: E731
+
+    # 95 % interval half-width; NaN ("± nan") with one seed rather than a fake "± 0".
+    def ci(v):
+        if v.shape[-1] < 2:
+            return np.full(v.shape[:-1], np.nan)
+        return 1.96 * v.std(-1) / np.sqrt(v.shape[-1])
+
     numbers = {
         "rules": rules,
         "step": np.asarray(res.history["step"][0, 0]),
@@ -177,17 +183,23 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         f"{mean_std(probe_self[i])} / {mean_std(probe_next[i])}"
         for i, rule in enumerate(rules)
     }
+    one = acc.shape[1] < 2  # one seed: no interval, and no claim from intervals
     notes = [
         f"{acc.shape[1]} seeds, {config['num_steps']} Adam steps ({config['learning_rate']:g}) "
-        f"of batch {bs}; 15 % selection; ± is a 95 % interval over seeds."
+        f"of batch {bs}; 15 % selection; "
+        + (
+            "one seed, so no interval and no claim of a difference."
+            if one
+            else "± is a 95 % interval over seeds."
+        )
     ]
+    pm = lambda v: f"{v.mean():.4f}" + ("" if one else f" ± {ci(v):.4f}")  # noqa: E731
     for i, rule in enumerate(rules):
         notes.append(
-            f"{rule}: masked-token accuracy {acc[i].mean():.4f} ± {ci(acc[i]):.4f}; probe on "
-            f"unmasked inputs: token {probe_self[i].mean():.4f} ± {ci(probe_self[i]):.4f}, "
-            f"next token {probe_next[i].mean():.4f} ± {ci(probe_next[i]):.4f}."
+            f"{rule}: masked-token accuracy {pm(acc[i])}; probe on unmasked inputs: token "
+            f"{pm(probe_self[i])}, next token {pm(probe_next[i])}."
         )
-    if "100/0/0" in rules:
+    if "100/0/0" in rules and not one:
         j = rules.index("100/0/0")
         others = [i for i in range(len(rules)) if i != j]
         for what, v in (("token-identity", probe_self), ("next-token", probe_next)):
