@@ -185,8 +185,8 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     }
     one = acc.shape[1] < 2  # one seed: no interval, and no claim from intervals
     notes = [
-        f"{acc.shape[1]} seeds, {config['num_steps']} Adam steps ({config['learning_rate']:g}) "
-        f"of batch {bs}; 15 % selection; "
+        f"{acc.shape[1]} seed{'' if one else 's'}, {config['num_steps']} Adam steps "
+        f"({config['learning_rate']:g}) of batch {bs}; 15 % selection; "
         + (
             "one seed, so no interval and no claim of a difference."
             if one
