@@ -144,3 +144,24 @@ def check_nonneg_int(name: str, value: Any) -> None:
     """A Python int >= 0 (not a bool)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
+
+
+#: Seeds are turned into keys with ``jax.random.key``, which keeps the low 32 bits only:
+#: seed ``2**40`` would silently give the same numbers as seed 0.
+SEED_LIMIT = 2**32
+
+
+def check_seed(name: str, value: Any) -> None:
+    """An int seed in ``[0, 2**32)`` (larger ones wrap around to the same key)."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or not 0 <= value < SEED_LIMIT:
+        raise ValueError(
+            f"{name} must be an int in [0, 2**32), got {value!r} (jax.random.key keeps only "
+            "32 bits, so a larger seed would repeat another seed's numbers)."
+        )
+
+
+def seed_key(seed: Any, name: str = "seed") -> jax.Array:
+    """``jax.random.key(seed)`` after :func:`check_seed`: how jreg turns an int into a key."""
+    check_seed(name, seed)
+    return jax.random.key(int(seed))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -60,7 +61,8 @@ def _make_segment(task, stream: Stream, plan: _Plan, static_hp: tuple):
         def one_step(c, i, prepared):
             state, t, nan_step = c
             batch = stream.take(data, prepared, i)
-            state, m = task.step(state, batch, jax.random.fold_in(step_key, t), hp)
+            out = task.step(state, batch, jax.random.fold_in(step_key, t), hp)
+            state, m = _check_step_output(task, out)
             bad = jnp.zeros((), bool)
             for v in jax.tree.leaves(m):
                 bad = bad | ~jnp.all(jnp.isfinite(v))
@@ -79,7 +81,13 @@ def _make_segment(task, stream: Stream, plan: _Plan, static_hp: tuple):
             frozen = carry.stopped  # once stopped (early stopping or NaN) nothing changes
             state = _select(frozen, carry.state, state)
             t = jnp.where(frozen, carry.step, t)
-            ev = dict(task.evaluate(state, data, hp))
+            ev = task.evaluate(state, data, hp)
+            if not isinstance(ev, Mapping):
+                raise ValueError(
+                    f"Task.evaluate of {task.name!r} must return a dict of metrics, "
+                    f"got {_describe_value(ev)}."
+                )
+            ev = dict(ev)
             clash = set(ev) & (set(ms) | {"step"})
             if clash:
                 raise ValueError(f"evaluate and step metrics share names {sorted(clash)}.")
@@ -90,6 +98,11 @@ def _make_segment(task, stream: Stream, plan: _Plan, static_hp: tuple):
                     raise ValueError(
                         f"monitor={plan.monitor!r} is not an evaluated metric; have {sorted(ev)}."
                     )
+                # A non-finite monitored value would never be "better": best_state would
+                # silently stay the initial state. Report it like a non-finite step metric.
+                bad = ~jnp.all(jnp.isfinite(ev[plan.monitor])) & ~frozen
+                nan_step = jnp.where((nan_step < 0) & bad, t, nan_step)
+                stop_now = nan_step >= 0
                 value = ev[plan.monitor] * (1.0 if plan.mode == "min" else -1.0)
                 better = (value < carry.best_value) & ~frozen
                 best = (
@@ -102,13 +115,35 @@ def _make_segment(task, stream: Stream, plan: _Plan, static_hp: tuple):
                     stop_now = stop_now | (best[3] >= plan.patience)
             stopped = frozen | stop_now
             stop_step = jnp.where(stop_now & ~frozen, t, carry.stop_step)
-            hist = {"step": t, **jax.tree.map(lambda v: v.mean(), ms), **ev}
+            # Step metrics: mean over the period's steps (axes 0, 1: blocks x steps) only,
+            # per element, so a (3,) metric stays (3,) like an evaluation metric.
+            hist = {"step": t, **jax.tree.map(lambda v: v.mean(axis=(0, 1)), ms), **ev}
             return _Carry(state, *best, stopped, stop_step, nan_step, t), hist
 
         periods = first_period + jnp.arange(plan.periods_per_segment)
         return jax.lax.scan(one_period, carry, periods)
 
     return segment
+
+
+def _describe_value(x) -> str:
+    shape = getattr(x, "shape", None)
+    return type(x).__name__ if shape is None else f"{type(x).__name__} of shape {shape}"
+
+
+def _check_step_output(task, out):
+    """``task.step`` must return ``(state, metrics)`` with ``metrics`` a dict (trace time)."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[1], Mapping)):
+        got = (
+            f"a {len(out)}-tuple whose second entry is {_describe_value(out[1])}"
+            if isinstance(out, (tuple, list)) and len(out) == 2
+            else _describe_value(out)
+        )
+        raise ValueError(
+            f"Task.step of {task.name!r} must return (state, metrics) with metrics a dict "
+            f"of scalars (may be empty: {{}}), got {got}."
+        )
+    return out
 
 
 def _init_carry(task, plan: _Plan, static_hp: tuple, swept, seed) -> _Carry:

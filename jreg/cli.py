@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the experiments")
     show = sub.add_parser("show", help="print an experiment's config")
+    show.set_defaults(sub=show)  # errors print the subcommand's own usage
     show.add_argument("name")
     show.add_argument("--quick", action="store_true", help="the quick config")
     run = sub.add_parser("run", help="run one experiment")
+    run.set_defaults(sub=run)
     run.add_argument("name")
     run.add_argument(
         "--set",
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(run)
     rep = sub.add_parser("reproduce", help="run the five classic experiments (--all: all)")
+    rep.set_defaults(sub=rep)
     group = rep.add_mutually_exclusive_group()
     group.add_argument("--all", action="store_true", help="every experiment")
     group.add_argument("--only", nargs="+", default=None, help="a subset of experiments")
@@ -82,6 +85,11 @@ def _names(args, parser) -> list[str]:
         names = [args.name]
     elif args.only:
         names = list(args.only)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            parser.error(
+                f"--only lists {', '.join(map(repr, twice))} more than once; name each once"
+            )
     elif args.all:
         names = list(available)
     else:
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             tag = "" if name in experiments.CLASSIC else "  [--all]"
             print(f"{name:26s} {experiments.get(name).DESCRIPTION}{tag}")
         return 0
+    parser = getattr(args, "sub", parser)  # `jreg run`'s own usage in its errors
     names = _names(args, parser)
     if args.cmd == "show":
         for key, value in experiments.get(args.name).get_config(quick=args.quick).items():
@@ -116,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from jreg.experiments import runner  # heavy imports only when running
 
-    try:
+    try:  # check the folder and every config (seeds, overrides) before training anything
         runner.check_out_dir(args.out)
-        if args.cmd == "run":  # check overrides before training anything
-            runner.apply_overrides(experiments.get(args.name).get_config(args.quick), args.sets)
+        for name in names:
+            runner.prepare_config(
+                name, quick=args.quick, seeds=args.seeds, overrides=getattr(args, "sets", None)
+            )
     except ValueError as e:
         parser.error(str(e))
     total, done = time.perf_counter(), []
@@ -144,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             if runtime.is_main_process():
                 print(f"[{name}] {took}  {heads}", flush=True)
     except ValueError as e:  # bad input found once the run started: one line, rc 2
-        print(f"jreg: {str(e).splitlines()[0]}", file=sys.stderr, flush=True)
+        print(f"jreg {args.cmd}: error: {str(e).splitlines()[0]}", file=sys.stderr, flush=True)
         return 2
+    except runner.WriteError as e:  # disk full, a figure that failed: one line, rc 1
+        print(f"jreg {args.cmd}: error: {e}", file=sys.stderr, flush=True)
+        return 1
     except (
         KeyboardInterrupt,
         Exception,
@@ -153,10 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(e, KeyboardInterrupt) and "KeyboardInterrupt" not in str(e):
             raise
         left = [n for n in names if n not in done]
+        report = os.path.join(args.out, "report.md")
+        listed = f"; {report} lists the finished ones" if done and os.path.exists(report) else ""
         print(
             f"\ninterrupted: finished {', '.join(done) or 'nothing'}; not finished "
-            f"{', '.join(left)} (rerun with --resume to continue from checkpoints); "
-            f"{args.out}/report.md lists the finished ones.",
+            f"{', '.join(left)} (rerun with --resume to continue from checkpoints){listed}.",
             file=sys.stderr,
             flush=True,
         )

@@ -21,6 +21,10 @@ as in scikit-learn, fitted by centering: ``X`` and ``y`` are centered by their m
 Every solver is a pure function of arrays (``alpha``, ``l1_ratio`` and the penalty
 factors may be traced): ``jit`` it, and ``vmap`` it over strengths or data sets. The
 dtype is ``x``'s (float64 under ``jax.enable_x64(True)`` for tight comparisons).
+
+Concrete inputs are checked before solving (``ValueError``): ``x`` and ``y`` finite,
+shapes (n, d) and (n,), ``alpha >= 0``, ``l1_ratio`` in [0, 1], penalty factors >= 0.
+Traced inputs (inside ``jit``/``vmap``) are not inspected: check them before tracing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jreg import _checks
 
 
 class LinearFit(NamedTuple):
@@ -57,6 +63,15 @@ def predict(fit: LinearFit, x: jax.Array) -> jax.Array:
 def soft_threshold(z: jax.Array, t) -> jax.Array:
     """``sign(z) · max(|z| − t, 0)``, the proximal operator of ``t‖·‖₁``; exact zeros."""
     return jnp.sign(z) * jnp.maximum(jnp.abs(z) - t, 0.0)
+
+
+def _check(x, y, alpha=None, l1_ratio=None, penalty_factor=None) -> None:
+    """Validate concrete inputs (a traced one, inside ``jit``/``vmap``, is skipped)."""
+    _checks.check_finite("x", x)
+    _checks.check_finite("y", y)
+    _checks.check_nonnegative("alpha", alpha)
+    _checks.check_closed_unit_interval("l1_ratio", l1_ratio)
+    _checks.check_nonnegative("penalty_factor", penalty_factor)
 
 
 def _prepare(x, y, penalty_factor, fit_intercept):
@@ -93,6 +108,7 @@ def ridge(x, y, alpha, *, penalty_factor=None, fit_intercept: bool = True) -> Li
     Returns:
       :class:`LinearFit` (``n_iter = kkt = 0``).
     """
+    _check(x, y, alpha, None, penalty_factor)
     xc, yc, x_mean, y_mean, p, dtype = _prepare(x, y, penalty_factor, fit_intercept)
     gram = xc.T @ xc + jnp.diag(jnp.asarray(alpha, dtype) * p)
     coef = jnp.linalg.solve(gram, xc.T @ yc)
@@ -143,6 +159,10 @@ def elastic_net(
     Returns:
       :class:`LinearFit`; ``kkt > tol`` means it stopped at ``max_iter`` unconverged.
     """
+    _check(x, y, alpha, l1_ratio, penalty_factor)
+    _checks.check_positive_int("max_iter", max_iter)
+    if tol is not None:
+        _checks.check_positive("tol", tol)
     xc, yc, x_mean, y_mean, p, dtype = _prepare(x, y, penalty_factor, fit_intercept)
     n, d = xc.shape
     tol = float(jnp.finfo(dtype).eps) ** 0.75 if tol is None else tol
@@ -190,6 +210,8 @@ def alpha_max(x, y, l1_ratio=1.0, *, penalty_factor=None, fit_intercept: bool = 
     (sklearn's ``_alpha_grid``, with penalty factors); the start of a regularization path.
     Exact when every ``p_j > 0`` (unpenalized features are never zero). Scalar.
     """
+    _check(x, y, None, l1_ratio, penalty_factor)
+    _checks.check_positive("l1_ratio", l1_ratio)
     xc, yc, _, _, p, _ = _prepare(x, y, penalty_factor, fit_intercept)
     corr = jnp.abs(xc.T @ yc) / xc.shape[0]
     ratio = jnp.where(p > 0, corr / jnp.where(p > 0, p, 1.0), 0.0)

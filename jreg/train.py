@@ -59,9 +59,13 @@ class Task:
       init: ``(key, hp) -> state``; the state is any pytree (parameter sets, optax
         states, batch-norm statistics, anchors, Q tables).
       step: ``(state, batch, key, hp) -> (state, metrics)``; one update. ``metrics`` is a
-        dict of float scalars, averaged over each evaluation period into the history;
-        a non-finite value stops that config and is reported.
-      evaluate: ``(state, data, hp) -> dict`` of scalars, after every period.
+        dict (possibly empty) of float arrays, usually scalars. Each is averaged over the
+        steps of its evaluation period only, element by element, keeping its shape: a
+        (3,) metric gives a history entry of shape (..., T, 3), like an evaluation metric.
+        A non-finite value stops that config and is reported (``FloatingPointError``).
+      evaluate: ``(state, data, hp) -> dict`` of arrays, after every period, stored as
+        returned. The ``monitor`` metric must be finite: NaN/inf is reported like a
+        non-finite step metric (other evaluation metrics may be NaN, e.g. undefined).
       hparams: the hyperparameters the task reads, with defaults (floats). Unswept ones
         are compile-time constants (so a default 0 can skip its work entirely).
       check: optional host-side ``data -> None`` that raises on bad data before training
@@ -86,8 +90,9 @@ class Result:
       state: final task state (when early stopping fired: the state at that point).
       best_state: state at the best value of the monitored metric (``state`` if no
         metric is monitored).
-      history: dict of arrays with a trailing time axis T (one entry per evaluation):
-        ``step``, the task's evaluation metrics and its step metrics averaged per period.
+      history: dict of arrays with a time axis T after ``(H, S)`` (one entry per
+        evaluation), then the metric's own shape: ``step``, the task's evaluation metrics
+        and its step metrics averaged over each period's steps.
       best_step: step of ``best_state``.
       stop_step: step at which training stopped (``num_steps`` if it never stopped).
 
@@ -108,8 +113,8 @@ def _check_seeds(seeds) -> np.ndarray:
     seeds = np.arange(seeds) if isinstance(seeds, (int, np.integer)) else np.asarray(seeds)
     if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
         raise ValueError(f"seeds must be a positive count or a 1-D array of ints, got {seeds!r}.")
-    if seeds.min() < 0 or seeds.max() >= 2**32:
-        raise ValueError(f"seeds must lie in [0, 2**32), got {seeds.min()}..{seeds.max()}.")
+    for value in (int(seeds.min()), int(seeds.max())):
+        _checks.check_seed("seeds", value)
     return seeds
 
 
@@ -337,7 +342,8 @@ def _raise_nan(nan_step, swept, seeds, h, s) -> None:
     c = int(np.argmin(np.where(flat >= 0, flat, np.iinfo(np.int32).max)))
     vals = {k: float(f"{float(np.asarray(v)[c // s]):.6g}") for k, v in swept.items()}
     raise FloatingPointError(
-        f"training produced NaN/inf at step {int(flat[c])} in config (h={c // s}, s={c % s}): "
+        f"training produced NaN/inf (a step metric or the monitored metric) at step "
+        f"{int(flat[c])} in config (h={c // s}, s={c % s}): "
         f"seed {int(seeds[c % s])}, hparams {vals}; lower the learning rate or check the "
         "data and the loss."
     )
@@ -401,7 +407,8 @@ def sweep(
       has one config (XLA may order reductions differently at another vmap width).
 
     Raises:
-      FloatingPointError: a step metric became NaN/inf (the step, (h, s), seed, hparams).
+      FloatingPointError: a step metric or the monitored evaluation metric became NaN/inf
+        (the step, (h, s), seed, hparams).
       ValueError: bad arguments, data the task rejects, unknown hyperparameters.
     """
     from jreg import widths  # a Bucketed family is swept bucket by bucket

@@ -10,7 +10,19 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import data, losses, metrics, models, nets, streams, tasks, train, transforms
+from jreg import (
+    _checks,
+    data,
+    linear,
+    losses,
+    metrics,
+    models,
+    nets,
+    streams,
+    tasks,
+    train,
+    transforms,
+)
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -55,6 +67,18 @@ def _with(a, i, v):
 def _transform_update(tx):
     p = {"w": jnp.ones((2, 2))}
     return tx.update(p, tx.init(p), None)
+
+
+def _toy(step=None, evaluate=None):
+    """A one-weight task on a generated stream (no data)."""
+    step = step or (lambda s, b, k, hp: (s + 1.0, {"s": s}))
+    evaluate = evaluate or (lambda s, d, hp: {"test_loss": s})
+    return train.Task(lambda k, hp: jnp.zeros(()), step, evaluate, name="toy")
+
+
+def _fit_toy(task, **kw):
+    kw = {"num_steps": 8, "eval_every": 2, **kw}
+    return train.fit(task, {}, stream=streams.generated(lambda k, t: {}), seed=3, **kw)
 
 
 ROWS = [
@@ -117,6 +141,14 @@ ROWS = [
     ),
     ("seeds=0", lambda: _sweep(None, seeds=0), ValueError, "seeds"),
     (
+        "data seed 2**40 (issue 18: wrapped to seed 0)",
+        lambda: _checks.seed_key(2**40),
+        ValueError,
+        "seed must be an int in [0, 2**32), got 1099511627776",
+    ),
+    ("negative data seed", lambda: _checks.seed_key(-1, "data_seed"), ValueError, "data_seed"),
+    ("float seed", lambda: _checks.seed_key(1.5), ValueError, "got 1.5"),
+    (
         "dropout rate outside [0, 1)",
         lambda: models.dropout(X, 1.5, key=jax.random.key(0), train=True),
         ValueError,
@@ -157,6 +189,80 @@ ROWS = [
         "params",
     ),
     ("unknown dataset", lambda: data.load("mnistt"), ValueError, "mnistt"),
+    (
+        "monitored metric inf at every evaluation (issue 18: best_step stayed 0)",
+        lambda: _fit_toy(
+            _toy(evaluate=lambda s, d, hp: {"test_loss": s + jnp.inf}),
+            monitor="test_loss",
+            patience=3,
+        ),
+        FloatingPointError,
+        "NaN/inf (a step metric or the monitored metric) at step 2 in config (h=0, s=0): seed 3",
+    ),
+    (
+        "monitored metric NaN after 4 steps",
+        lambda: _fit_toy(
+            _toy(evaluate=lambda s, d, hp: {"acc": jnp.where(s >= 4, jnp.nan, s)}),
+            monitor="acc",
+            mode="max",
+        ),
+        FloatingPointError,
+        "at step 4 in config",
+    ),
+    (
+        "step returns a bare scalar (issue 18: unhashable tracer)",
+        lambda: _fit_toy(_toy(step=lambda s, b, k, hp: s + 1.0)),
+        ValueError,
+        "Task.step of 'toy' must return (state, metrics) with metrics a dict",
+    ),
+    (
+        "step returns (state, scalar metric)",
+        lambda: _fit_toy(_toy(step=lambda s, b, k, hp: (s + 1.0, s))),
+        ValueError,
+        "second entry is DynamicJaxprTracer",
+    ),
+    (
+        "evaluate returns a scalar",
+        lambda: _fit_toy(_toy(evaluate=lambda s, d, hp: s)),
+        ValueError,
+        "Task.evaluate of 'toy' must return a dict of metrics",
+    ),
+    (
+        "lasso with NaN in x (issue 18: all zeros, looked converged)",
+        lambda: linear.lasso(_with(X, (2, 1), np.nan), X[:, 0], 0.1),
+        ValueError,
+        "x contains 1 NaN/inf value(s)",
+    ),
+    (
+        "ridge with NaN in y (issue 18: NaN coefficients)",
+        lambda: linear.ridge(X, _with(X[:, 0], 3, np.nan), 1.0),
+        ValueError,
+        "y contains 1 NaN/inf value(s)",
+    ),
+    (
+        "ridge with negative alpha",
+        lambda: linear.ridge(X, X[:, 0], -1.0),
+        ValueError,
+        "alpha must be >= 0",
+    ),
+    (
+        "elastic net l1_ratio=2",
+        lambda: linear.elastic_net(X, X[:, 0], 0.1, 2.0),
+        ValueError,
+        "l1_ratio must lie in [0, 1]",
+    ),
+    (
+        "lasso with a negative penalty factor",
+        lambda: linear.lasso(X, X[:, 0], 0.1, penalty_factor=np.array([1.0, -1.0, 1.0])),
+        ValueError,
+        "penalty_factor must be >= 0",
+    ),
+    (
+        "alpha_max with l1_ratio=0",
+        lambda: linear.alpha_max(X, X[:, 0], 0.0),
+        ValueError,
+        "l1_ratio must be finite and > 0",
+    ),
     ("patience without a monitor", lambda: _fit(patience=2), ValueError, "patience needs a metric"),
     (
         "monitor that is not evaluated",
@@ -195,3 +301,32 @@ def test_unprepared_tfds_dataset_never_touches_the_network(tmp_path, monkeypatch
         data.tfds_dataset("fashion_mnist", data_dir=str(tmp_path))
     # (probe) no empty /tmp/tmp...tfds folder is left behind
     assert len(glob.glob(f"{tempfile.gettempdir()}/tmp*tfds")) == before
+
+
+def test_vector_step_metrics_are_averaged_per_element_over_the_period():
+    # issue 18: a (3,) step metric used to be averaged into one scalar.
+    vec = lambda s, b, k, hp: (s + 1.0, {"vec": s * jnp.arange(3.0), "s": s})
+    res = _fit_toy(_toy(step=vec))
+    # steps 0..7 see s = 0..7; periods of 2 steps: mean s = 0.5, 2.5, 4.5, 6.5
+    np.testing.assert_allclose(res.history["s"], [0.5, 2.5, 4.5, 6.5])
+    assert res.history["vec"].shape == (4, 3)
+    np.testing.assert_allclose(res.history["vec"], np.outer([0.5, 2.5, 4.5, 6.5], [0, 1, 2]))
+    assert res.history["test_loss"].shape == (4,)
+
+
+def test_nan_in_an_unmonitored_evaluation_metric_is_recorded_not_raised():
+    # An evaluation metric may be undefined (e.g. mode_coverage's kl); only the
+    # monitored one must be finite.
+    res = _fit_toy(
+        _toy(evaluate=lambda s, d, hp: {"kl": s + jnp.nan, "test_loss": s}), monitor="test_loss"
+    )
+    assert np.isnan(res.history["kl"]).all() and int(res.best_step) == 2
+
+
+def test_linear_checks_skip_traced_inputs():
+    # Inside vmap alpha and y are tracers: no value checks (and no error), same numbers.
+    ys = np.stack([X[:, 0], X[:, 1]], 1)
+    fits = jax.vmap(lambda y: linear.ridge(X, y, 1.0), in_axes=1)(ys)
+    np.testing.assert_allclose(fits.coef[1], linear.ridge(X, X[:, 1], 1.0).coef, rtol=1e-5)
+    coef = jax.vmap(lambda a: linear.lasso(X, X[:, 0], a).coef)(jnp.array([0.01, 0.1]))
+    np.testing.assert_allclose(coef[1], linear.lasso(X, X[:, 0], 0.1).coef, rtol=1e-5)

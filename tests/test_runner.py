@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from jreg import cli, experiments, runtime
@@ -120,13 +121,148 @@ def test_one_seed_shows_no_spread():
         (["run", "dropout", "--out", ""], "empty string"),
         (["reproduce", "--only"], "expected at least one argument"),
         (["run", "dropout", "--set", "nope=1"], "unknown config key 'nope'"),
+        # issue 18: every config value is checked before training, in the config's terms
+        (
+            ["run", "dropout", "--quick", "--set", "seeds=0"],
+            "seeds must be a positive integer, got 0",
+        ),
+        (["run", "dropout", "--quick", "--set", "num_epochs=0"], "num_epochs must be a positive"),
+        (
+            ["run", "dropout", "--quick", "--set", "eval_every=7"],
+            "eval_every=7 must divide num_epochs=300 (one evaluation every eval_every epochs); "
+            "e.g. eval_every=6 or 10",
+        ),
+        (
+            ["run", "dropout", "--quick", "--set", "batch_size=1000"],
+            "batch_size=1000 exceeds n_train=300",
+        ),
+        (["run", "dropout", "--quick", "--set", "batch_size=0"], "batch_size must be a positive"),
+        (
+            ["run", "double_descent", "--quick", "--set", "widths=(3,)"],
+            "widths takes 3 values (smallest, largest, count)",
+        ),
+        (
+            ["run", "dropout", "--quick", "--set", "widths=(3, 96, 2)"],
+            "widths must start with the input size 2 and end with the output size 2",
+        ),
+        (["run", "dropout", "--quick", "--set", "lr=(0.1,)"], "lr takes 3 values (lr0, a, tau)"),
+        (["run", "drop_path", "--quick", "--set", "rates=(0.1, 1.0)"], "rates must lie in [0, 1)"),
+        (
+            ["run", "dropout", "--quick", "--set", "seed=1099511627776"],
+            "seed must be an int in [0, 2**32), got 1099511627776",
+        ),
+        (
+            ["run", "attention_entropy", "--quick", "--set", "data_seed=-1"],
+            "data_seed must be an int in [0, 2**32)",
+        ),
+        (
+            ["run", "dropout", "--quick", "--seeds", "2", "--set", "seeds=4"],
+            "--seeds 2 and --set seeds=4 both set the number of seeds",
+        ),
+        (["run", "dropout", "--set", "lr=(0.1, 1.0, 5.0)", "--set", "lr=(0.1, 1.0, 5.0)"], "twice"),
+        (
+            ["reproduce", "--quick", "--only", "dropout", "weight_decay", "dropout"],
+            "--only lists 'dropout' more than once",
+        ),
     ],
 )
 def test_bad_cli_input_is_a_one_line_error(argv, match, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
     assert exc.value.code == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # one line, after the subcommand's own usage (not the top-level `jreg {list,...}`)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"jreg {argv[0]}: error: ") and match in last
+    assert err.startswith(f"usage: jreg {argv[0]} ")
+
+
+def test_every_default_config_passes_the_checks():
+    for name in experiments.available():
+        for quick in (True, False):
+            runner.prepare_config(name, quick=quick)
+
+
+def test_outputs_respect_the_umask_and_stale_tmp_files_are_removed(fake, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / ".tmp-999999999-fake.json"  # a pid above Linux's pid_max: a killed run
+    dead.write_text("")
+    old = out / ".tmp-abc123fake.png"  # untagged (older jreg), an hour old
+    old.write_text("")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    live = out / f".tmp-{os.getppid()}-fake.png"  # a running process's file is kept
+    live.write_text("")
+    mask = os.umask(0o022)
+    try:
+        runner.run_experiment("fake", quick=True, out=str(out), progress=False)
+        modes = {f.name: f.stat().st_mode & 0o777 for f in out.iterdir() if f.is_file()}
+        os.umask(0o077)
+        runner.write_text(str(out / "private.txt"), "x")
+    finally:
+        os.umask(mask)
+    assert modes["fake-quick.json"] == modes["fake-quick.png"] == modes["report.md"] == 0o644
+    assert (out / "private.txt").stat().st_mode & 0o777 == 0o600
+    assert not dead.exists() and not old.exists() and live.exists()
+
+
+def test_numbers_are_written_before_the_figure_and_failures_are_one_line(
+    fake, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    out = tmp_path / "out"
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if dst.endswith(".png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(runner.os, "replace", full_disk)
+    assert cli.main(["run", "fake", "--quick", "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"jreg run: error: the figure of fake failed (could not write {out}/fake-quick.png: "
+        f"No space left on device.); the numbers are in {out}/fake-quick.json."
+    ]
+    assert json.loads((out / "fake-quick.json").read_text())["headline"]["final |w|"] > 2.9
+    assert "fake-quick" in (out / "report.md").read_text()
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+    monkeypatch.setattr(runner.os, "replace", real_replace)
+
+    def broken(numbers, config):
+        raise KeyError("w_curve")
+
+    monkeypatch.setattr(fake, "figure", broken)
+    with pytest.raises(runner.WriteError, match=r"figure of fake failed \(KeyError: 'w_curve'\)"):
+        runner.run_experiment("fake", out=str(out), progress=False)
+    assert (out / "fake.json").exists() and not (out / "fake.png").exists()
+
+
+def test_report_cells_and_notes_stay_on_one_line(fake, tmp_path):
+    runner.run_experiment(
+        "fake", quick=True, out=str(tmp_path), progress=False, overrides={"label": "two\nlines"}
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "| label | two lines |" in report
+
+
+def test_one_seed_label_smoothing_claims_no_difference():
+    from jreg.experiments import label_smoothing
+
+    config = {"seed": 0, "bootstrap": 50, "compare_epsilons": (0.01, 0.015)}
+    eps = np.array([0.0, 0.01, 0.015])
+    ece = np.array([[0.05], [0.0100], [0.0147]])  # (H, S=1)
+    note = label_smoothing._compare_note(label_smoothing._bootstrap_argmin(ece, eps, config), 1, 50)
+    assert "−0.0047 on that seed" not in note and "-0.0047 on that seed" in note
+    assert "no claim of a difference" in note and "±" not in note and "measured" not in note
+    ece2 = np.array([[0.05, 0.06], [0.0100, 0.0110], [0.0147, 0.0160]])
+    note2 = label_smoothing._compare_note(
+        label_smoothing._bootstrap_argmin(ece2, eps, config), 2, 50
+    )
+    assert "a measured difference." in note2
 
 
 def test_out_that_is_a_file_or_read_only_is_refused_before_training(tmp_path, capsys):
@@ -190,6 +326,7 @@ def test_ctrl_c_exits_130_with_one_line_and_outputs_stay_valid(tmp_path):
     assert proc.returncode == 130
     assert "Traceback" not in err
     assert "interrupted: finished nothing; not finished fake" in err
+    assert "lists the finished ones" not in err  # nothing finished in this run (issue 18)
     assert (out / "fake.json").read_text() == before  # the old complete file
     for f in out.glob("*.json"):
         json.loads(f.read_text())

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import penalties, plotting, streams, tasks, train, transformer
+from jreg import _checks, penalties, plotting, streams, tasks, train, transformer
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -79,7 +79,9 @@ def get_config(quick: bool = False) -> dict:
 
 def compute(config: dict, *, progress: bool = True) -> dict:
     """One sweep over arm × learning rate × seed; per-arm entropy, logits, spikes, accuracy."""
-    test = recall_batch(jax.random.key(config["data_seed"] + 10_000), config["n_test"])
+    test = recall_batch(
+        _checks.seed_key(config["data_seed"] + 10_000, "data_seed + 10_000"), config["n_test"]
+    )
     probe = {k: v[:64] for k, v in test.items()}
     net = transformer.model(vocab_size=LENGTH, num_outputs=LENGTH, length=LENGTH, causal=True)
 

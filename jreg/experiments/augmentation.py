@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import optax
 
-from jreg import data, nets, plotting, schedules, streams, tasks, train
+from jreg import _checks, data, nets, plotting, schedules, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -78,7 +78,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     plain model's first step at 100% training accuracy and first later step below it per
     seed (-1: never), and paired per-seed post-interpolation differences (S,).
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     ds = tasks.split_data(*data.mnist_digits(config["n_train"], config["n_test"], key=key))
     lr0, a, tau = config["lr"]
     names = [arm[0] for arm in config["arms"]]

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import analysis, data, losses, nets, plotting, streams, tasks, train
+from jreg import _checks, analysis, data, losses, nets, plotting, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -89,7 +89,9 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         )
         hist = jax.tree.map(lambda a: np.asarray(a)[0], res.history)  # (S, T)
         params = jax.tree.map(lambda a: a[0], res.state["params"])
-        keys = jax.random.split(jax.random.key(config["data_seed"]), hist["step"].shape[0])
+        keys = jax.random.split(
+            _checks.seed_key(config["data_seed"], "data_seed"), hist["step"].shape[0]
+        )
         per_b[b] = {
             "learning_rate": eta,
             "steps": e * spe,

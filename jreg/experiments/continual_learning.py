@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, losses, metrics, nets, penalties, plotting, streams, train
+from jreg import _checks, data, losses, metrics, nets, penalties, plotting, streams, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -72,7 +72,7 @@ def _scenarios(config) -> dict:
     """Stacked task data per scenario: ``{"tasks": {"x" (T,N,784), "y", "allowed" (T,N,10)},
     "test": {same, (T,Nt,...)}}``; ``allowed`` marks the classes of the example's task."""
     x_tr, y_tr, x_te, y_te = data.mnist_digits(
-        config["n_train"], config["n_test"], key=jax.random.key(config["seed"])
+        config["n_train"], config["n_test"], key=_checks.seed_key(config["seed"])
     )
     x_tr, y_tr, x_te, y_te = map(np.asarray, (x_tr, y_tr, x_te, y_te))
 
@@ -83,7 +83,9 @@ def _scenarios(config) -> dict:
         allowed = np.arange(10)[None, None] // 2 == np.arange(5)[:, None, None]
         return {"x": xs, "y": ys, "allowed": np.broadcast_to(allowed, (5, n, 10))}
 
-    keys = jax.random.split(jax.random.key(config["seed"] + 1), config["num_permutations"])
+    keys = jax.random.split(
+        _checks.seed_key(config["seed"] + 1, "seed + 1"), config["num_permutations"]
+    )
     perms = [np.arange(784)] + [np.asarray(jax.random.permutation(k, 784)) for k in keys[1:]]
 
     def permuted(x, y):

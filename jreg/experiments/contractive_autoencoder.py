@@ -21,7 +21,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, linear, metrics, models, nets, penalties, plotting, streams, tasks, train
+from jreg import (
+    _checks,
+    data,
+    linear,
+    metrics,
+    models,
+    nets,
+    penalties,
+    plotting,
+    streams,
+    tasks,
+    train,
+)
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -75,7 +87,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
 
     Arrays below have shape (L, N, S): λ (``lambdas``), σ (``noises``), seed.
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     k_data, k_eps = jax.random.split(key)
     x_tr, y_tr, x_te, y_te = data.mnist_digits(config["n_train"], config["n_test"], key=k_data)
     n_jac = config["jacobian_examples"]

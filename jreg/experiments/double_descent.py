@@ -12,11 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, nets, plotting, streams, tasks, train, widths
+from jreg import _checks, data, nets, plotting, streams, tasks, train, widths
 
 DESCRIPTION = (
     "MNIST-1D, MLP 40-h-h-10 (ReLU), 20 widths 2..300: test error vs size, 15% vs 0% noise."
 )
+
+#: ``widths`` is not an MLP's layer sizes but the grid of hidden widths (checked by the runner).
+FIXED_LENGTH = {"widths": "(smallest, largest, count) of the geometric width grid"}
 
 IN_DIM, NUM_CLASSES = 40, 10
 
@@ -49,7 +52,9 @@ def prepare(config: dict, label_noise: float | None = None) -> tuple[dict, np.nd
     """
     noise = config["label_noise"] if label_noise is None else label_noise
     x, y, xt, yt = data.mnist1d(config["n_train"], config["n_test"], seed=config["seed"])
-    y_noisy, flipped = data.flip_labels(jax.random.key(config["seed"] + 1), y, NUM_CLASSES, noise)
+    y_noisy, flipped = data.flip_labels(
+        _checks.seed_key(config["seed"] + 1, "seed + 1"), y, NUM_CLASSES, noise
+    )
     return tasks.split_data(x, y, xt, yt, y_noisy=y_noisy), flipped
 
 

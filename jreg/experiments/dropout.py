@@ -21,7 +21,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import analysis, data, metrics, models, nets, plotting, schedules, streams, tasks, train
+from jreg import (
+    _checks,
+    analysis,
+    data,
+    metrics,
+    models,
+    nets,
+    plotting,
+    schedules,
+    streams,
+    tasks,
+    train,
+)
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -89,7 +101,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     the deterministic net, training curves (2 nets, S, T) and, for the figure, the class-1
     probability on an R x R grid of seed 0 for each inference mode.
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     k_data, k_mc = jax.random.split(key)
     del key
     x_tr, y_tr, x_te, y_te = data.two_moons(

@@ -23,7 +23,7 @@ import matplotlib
 import numpy as np
 import optax
 
-from jreg import analysis, data, nets, plotting, schedules, streams, tasks, train
+from jreg import _checks, analysis, data, nets, plotting, schedules, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -172,7 +172,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     marked steps (S, M, D), the test-loss minimum per seed, and the early-stopped model's
     stop / best steps and test accuracy and loss (S,) beside the model trained to the end.
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     (x_tr, y_tr), (x_val, y_val), (x_te, y_te), ds_name, ds_note = _load(config, key)
     _, basis = analysis.pca_basis(x_tr)  # (D, D), columns by decreasing variance
     lr0, a, tau = config["lr"]

@@ -17,6 +17,9 @@ DESCRIPTION = (
     "and widths 36-177 trained 4,000 epochs at 15% and 20% noise."
 )
 
+#: ``widths`` is not an MLP's layer sizes but the grid of hidden widths (checked by the runner).
+FIXED_LENGTH = {"widths": "(smallest, largest, count) of the geometric width grid"}
+
 
 def get_config(quick: bool = False) -> dict:
     """Same data and optimizer as ``double_descent``; dense evaluation over epochs.

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, metrics, models, penalties, plotting, streams, train, transforms
+from jreg import _checks, data, metrics, models, penalties, plotting, streams, train, transforms
 from jreg.experiments.runner import mean_std
 
 _pm = functools.partial(mean_std, fmt=".3g", std_fmt=".2g")
@@ -183,7 +183,7 @@ def run_mixture(config: dict, name: str, *, progress: bool) -> dict:
     """Every family on one mixture: per arm (A,) labels, (A, S) metrics, samples of seed 0."""
     centers = mixture_centers(name)
     z = jax.random.normal(
-        jax.random.key(config["seed"] + 1), (config["eval_samples"], config["latent"])
+        _checks.seed_key(config["seed"] + 1, "seed + 1"), (config["eval_samples"], config["latent"])
     )
     ds = {"z": z, "centers": jnp.asarray(centers)}
     labels, out = [], {"modes": [], "high_quality": [], "kl": [], "samples": [], "modes_curve": []}

@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 import optax
 
-from jreg import data, metrics, nets, plotting, schedules, streams, tasks, train
+from jreg import _checks, data, metrics, nets, plotting, schedules, streams, tasks, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = "MNIST 1k, MLP 784-128-10, SGD: calibration (ECE, reliability) vs label smoothing ε."
@@ -111,7 +111,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     bins (H, S, M); the CDF of the wrong predictions' confidence at ε = 0 and at the ε of
     lowest mean ECE (S, G); training curves (H, S, T).
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     x_tr, y_tr, x_te, y_te = data.mnist_digits(config["n_train"], config["n_test"], key=key)
     lr0, a, tau = config["lr"]
     model = nets.mlp(config["widths"], activation="tanh")
@@ -173,8 +173,8 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     numbers["headline"] = {
         **{f"ECE, ε={e:g}": mean_std(ece[h]) for h, e in enumerate(eps)},
         "ε minimizing mean ECE": round(float(eps[best]), 6),
-        "arg-min ε, bootstrap 95% interval over seeds": "[{:g}, {:g}]".format(
-            *boot["argmin_interval"]
+        "arg-min ε, bootstrap 95% interval over seeds": (
+            "[{:g}, {:g}]".format(*boot["argmin_interval"]) if s_n > 1 else "none (one seed)"
         ),
         **{f"test acc, ε={e:g}": mean_std(acc[h]) for h, e in enumerate(eps)},
         f"errors with conf > {level}, ε=0": mean_std(frac_wrong[i0], ".3f"),
@@ -206,6 +206,11 @@ def _compare_note(boot: dict, s_n: int, num: int) -> str:
     e1, e2 = c["epsilons"]
     d, (d_lo, d_hi) = c["ece_difference"], c["interval"]
     tie = d_lo <= 0 <= d_hi
+    if s_n < 2:  # a bootstrap of one seed is that seed: no interval, no claim
+        return (
+            f"One seed: ECE(ε={e1:g}) − ECE(ε={e2:g}) = {d.mean():+.4f} on that seed; no "
+            "interval over seeds and no claim of a difference (run with --seeds 2 or more)."
+        )
     return (
         f"Resampling the {s_n} seeds {num} times, the ε of lowest mean ECE lies in "
         f"[{lo:g}, {hi:g}] (95 %). ECE(ε={e1:g}) − ECE(ε={e2:g}) per seed: "

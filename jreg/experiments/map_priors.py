@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import linear, metrics, penalties, plotting, streams, train
+from jreg import _checks, linear, metrics, penalties, plotting, streams, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -182,7 +182,7 @@ def _compute(config: dict, progress: bool) -> dict:
     n, d, s = config["n"], config["d"], config["seeds"]
     var = config["noise_std"] ** 2
     kw = {"noise_std": config["noise_std"], "true_scale": config["true_scale"]}
-    sets = [make_data(jax.random.key(i), n, d, **kw) for i in range(s)]
+    sets = [make_data(_checks.seed_key(i), n, d, **kw) for i in range(s)]
     x, y = (jnp.stack([t[i] for t in sets]) for i in (0, 1))  # (S, n, d), (S, n)
     lip = np.linalg.eigvalsh(np.einsum("sni,snj->sij", x, x))[:, -1] / var
     data = {"train": {"x": x, "y": y, "lipschitz": jnp.asarray(lip)}}

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, linear, metrics, plotting, streams, tasks, train, transformer
+from jreg import _checks, data, linear, metrics, plotting, streams, tasks, train, transformer
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -90,7 +90,7 @@ def _probe_accuracy(hidden: jax.Array, labels: jax.Array) -> jax.Array:
 
 def compute(config: dict, *, progress: bool = True) -> dict:
     """One sweep over rule × seed; masked accuracy and probes per rule × seed."""
-    key = jax.random.key(config["data_seed"])
+    key = _checks.seed_key(config["data_seed"], "data_seed")
     toks = markov_sequences(key, config["n_train"] + config["n_test"])
     tr, te = toks[: config["n_train"]], toks[config["n_train"] :]
     x_te, _, sel_te = data.bert_mask(
@@ -160,7 +160,13 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         )
         for lab in (te[:, :-1], te[:, 1:])
     )
-    ci = lambda v: 1.96 * v.std(-1) / np.sqrt(v.shape[-1])  # noqa: E731
+
+    # 95 % interval half-width; NaN ("± nan") with one seed rather than a fake "± 0".
+    def ci(v):
+        if v.shape[-1] < 2:
+            return np.full(v.shape[:-1], np.nan)
+        return 1.96 * v.std(-1) / np.sqrt(v.shape[-1])
+
     numbers = {
         "rules": rules,
         "step": np.asarray(res.history["step"][0, 0]),
@@ -177,17 +183,23 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         f"{mean_std(probe_self[i])} / {mean_std(probe_next[i])}"
         for i, rule in enumerate(rules)
     }
+    one = acc.shape[1] < 2  # one seed: no interval, and no claim from intervals
     notes = [
-        f"{acc.shape[1]} seeds, {config['num_steps']} Adam steps ({config['learning_rate']:g}) "
-        f"of batch {bs}; 15 % selection; ± is a 95 % interval over seeds."
+        f"{acc.shape[1]} seed{'' if one else 's'}, {config['num_steps']} Adam steps "
+        f"({config['learning_rate']:g}) of batch {bs}; 15 % selection; "
+        + (
+            "one seed, so no interval and no claim of a difference."
+            if one
+            else "± is a 95 % interval over seeds."
+        )
     ]
+    pm = lambda v: f"{v.mean():.4f}" + ("" if one else f" ± {ci(v):.4f}")  # noqa: E731
     for i, rule in enumerate(rules):
         notes.append(
-            f"{rule}: masked-token accuracy {acc[i].mean():.4f} ± {ci(acc[i]):.4f}; probe on "
-            f"unmasked inputs: token {probe_self[i].mean():.4f} ± {ci(probe_self[i]):.4f}, "
-            f"next token {probe_next[i].mean():.4f} ± {ci(probe_next[i]):.4f}."
+            f"{rule}: masked-token accuracy {pm(acc[i])}; probe on unmasked inputs: token "
+            f"{pm(probe_self[i])}, next token {pm(probe_next[i])}."
         )
-    if "100/0/0" in rules:
+    if "100/0/0" in rules and not one:
         j = rules.index("100/0/0")
         others = [i for i in range(len(rules)) if i != j]
         for what, v in (("token-identity", probe_self), ("next-token", probe_next)):

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import plotting, streams, svm, train
+from jreg import _checks, plotting, streams, svm, train
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -155,7 +155,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     data for the figure.
     """
     seeds = config["seeds"]
-    k_data, k_init = jax.random.split(jax.random.key(config["seed"]))
+    k_data, k_init = jax.random.split(_checks.seed_key(config["seed"]))
     sets = [
         make_data(
             jax.random.fold_in(k_data, s),

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +30,7 @@ import jax
 import numpy as np
 
 import jreg
-from jreg import experiments, runtime, train
+from jreg import _checks, experiments, runtime, train
 
 
 def to_json(x):
@@ -63,21 +64,84 @@ def mean_std(x, fmt: str = ".4f", std_fmt: str | None = None) -> str:
 def _fmt(v) -> str:
     if isinstance(v, float):
         v = f"{v:.4g}"
-    return str(v).replace("|", "\\|")  # a table cell must not end at a '|'
+    # A table cell must not end at a '|' nor span lines (a newline ends the table row).
+    return " ".join(str(v).split()).replace("|", "\\|")
+
+
+class WriteError(OSError):
+    """An output file could not be written (disk full, permissions); one-line message."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    The file gets the mode a plain ``open`` would give (``0o666 & ~umask``; ``mkstemp``
+    alone makes it 0600). The temporary name carries this process's id
+    (``.tmp-<pid>-...``) so :func:`clean_stale_tmp` can remove what a killed run left.
+
+    Raises:
+      WriteError: the file could not be written (the message names it and the reason).
+    """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    os.close(fd)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix=f".tmp-{os.getpid()}-", suffix=os.path.basename(path)
+        )
+        os.close(fd)
+    except OSError as e:
+        raise WriteError(f"could not write {path}: {e.strerror or e}.") from None
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as e:
+        if isinstance(e, WriteError):
+            raise
+        raise WriteError(f"could not write {path}: {e.strerror or e}.") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+_TMP = re.compile(r"\.tmp-(\d+)-")
+
+
+def clean_stale_tmp(out: str, *, older_than_s: float = 3600.0) -> list[str]:
+    """Remove ``.tmp-*`` files a killed run left in ``out``; returns the names removed.
+
+    A ``.tmp-<pid>-*`` file is stale when no process ``pid`` runs; an untagged ``.tmp-*``
+    file (older jreg) when it is older than ``older_than_s``.
+    """
+    removed = []
+    for name in os.listdir(out):
+        path = os.path.join(out, name)
+        if not name.startswith(".tmp-") or not os.path.isfile(path):
+            continue
+        m = _TMP.match(name)
+        if m:
+            pid = int(m.group(1))
+            if pid == os.getpid():
+                continue
+            try:
+                os.kill(pid, 0)
+                continue  # that run is alive: its file is not stale
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # alive, another user's
+        elif time.time() - os.path.getmtime(path) < older_than_s:
+            continue
+        with contextlib.suppress(OSError):
+            os.remove(path)
+            removed.append(name)
+    return removed
 
 
 def write_text(path: str, text: str) -> None:
@@ -101,6 +165,22 @@ def check_out_dir(out: str) -> str:
     return out
 
 
+def _parse_sets(sets: list[str] | dict | None) -> dict:
+    """``["key=value", ...]`` (Python literals, else strings) or a dict -> ``{key: value}``."""
+    items = dict(sets) if isinstance(sets, dict) else {}
+    for item in sets if isinstance(sets, list) else []:
+        if "=" not in item:
+            raise ValueError(f"--set needs key=value, got {item!r}.")
+        key, raw = item.split("=", 1)
+        if key.strip() in items:
+            raise ValueError(f"--set {key.strip()} is given twice; give it once.")
+        try:
+            items[key.strip()] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            items[key.strip()] = raw
+    return items
+
+
 def apply_overrides(config: dict, sets: list[str] | dict | None) -> tuple[dict, dict]:
     """Apply ``key=value`` overrides, each parsed with the type of the config's default.
 
@@ -115,15 +195,7 @@ def apply_overrides(config: dict, sets: list[str] | dict | None) -> tuple[dict, 
     Raises:
       ValueError: an unknown key or a value of the wrong type (listing the valid keys).
     """
-    items = dict(sets) if isinstance(sets, dict) else {}
-    for item in sets if isinstance(sets, list) else []:
-        if "=" not in item:
-            raise ValueError(f"--set needs key=value, got {item!r}.")
-        key, raw = item.split("=", 1)
-        try:
-            items[key.strip()] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            items[key.strip()] = raw
+    items = _parse_sets(sets)
     out = dict(config)
     for key, value in items.items():
         if key not in config:
@@ -147,6 +219,145 @@ def apply_overrides(config: dict, sets: list[str] | dict | None) -> tuple[dict, 
             )
         out[key] = value
     return out, items
+
+
+#: Tuple-valued keys whose length is fixed (what their entries mean).
+FIXED_LENGTH = {
+    "lr": "(lr0, a, tau) of the power-law schedule",
+    "betas": "(b1, b2) of Adam",
+    "strength_range": "(smallest, largest)",
+}
+#: MLP layer sizes: any depth, but the input and output sizes are the data's.
+MLP_WIDTHS = ("widths", "dead_widths", "adam_widths")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _entries(v) -> list:
+    return list(v) if isinstance(v, (tuple, list)) else [v]
+
+
+def _divisors_near(total: int, value: int) -> str:
+    divs = [d for d in range(1, total + 1) if total % d == 0]
+    lo = max((d for d in divs if d < value), default=None)
+    hi = min((d for d in divs if d > value), default=None)
+    return " or ".join(str(d) for d in (lo, hi) if d is not None)
+
+
+def check_config(config: dict, defaults: dict, module=None) -> None:
+    """Check a config's values in its own terms before training (one ``ValueError`` line).
+
+    Common keys are checked by name (``seed``/``*_seed``: an int in [0, 2**32);
+    ``seeds``, ``num_*``, ``n_*``, ``*_epochs``, ``*_steps``, ``*batch_size``,
+    ``*eval_every``: positive ints; ``eval_every`` divides ``num_epochs`` (or
+    ``num_steps``); a batch size is at most the training-set size; learning rates > 0;
+    rates, ``epsilons``, label noise in [0, 1)). Tuples keep the default's length where
+    it is fixed (:data:`FIXED_LENGTH`, an experiment's ``FIXED_LENGTH``), MLP ``widths``
+    keep the data's input and output sizes. An experiment may add ``check_config(config)``.
+
+    Args:
+      config: the config to run (defaults with ``--seeds`` / ``--set`` applied).
+      defaults: the experiment's ``get_config(quick)``, for shapes.
+      module: the experiment module (for its ``FIXED_LENGTH`` and ``check_config``).
+    """
+    fixed = {**FIXED_LENGTH, **getattr(module, "FIXED_LENGTH", {})}
+    for key, value in config.items():
+        default = defaults.get(key)
+        if key == "seed" or key.endswith("_seed"):
+            _checks.check_seed(key, value)
+            continue
+        if isinstance(default, tuple) and key in fixed and len(value) != len(default):
+            raise ValueError(
+                f"{key} takes {len(default)} values {fixed[key]}, got {len(value)}: {value!r}."
+            )
+        if key in MLP_WIDTHS and key not in fixed and isinstance(default, tuple):
+            if len(value) < 2 or not all(_is_int(w) and w >= 1 for w in value):
+                raise ValueError(f"{key} must be >= 2 positive int layer sizes, got {value!r}.")
+            if value[0] != default[0] or value[-1] != default[-1]:
+                raise ValueError(
+                    f"{key} must start with the input size {default[0]} and end with the "
+                    f"output size {default[-1]} (the data's); got {value!r}."
+                )
+        counts = (
+            key in ("seeds", "batch_size", "eval_every", "width", "depth", "hidden")
+            or key.startswith(("num_", "n_"))
+            or key.endswith(("_seeds", "_epochs", "_steps", "batch_size", "eval_every"))
+        )
+        if counts and _is_int(default) and not (_is_int(value) and value >= 1):
+            raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        if key == "batch_sizes" or key.endswith("batch_size"):
+            prefix = key[: -len("batch_sizes" if key == "batch_sizes" else "batch_size")]
+            n_key = next(
+                (k for k in (prefix + "n_train", prefix + "n", "n_train") if k in config), None
+            )
+            for b in _entries(value):
+                if not (_is_int(b) and b >= 1):
+                    raise ValueError(f"{key} must hold positive integers, got {value!r}.")
+                if n_key is not None and b > config[n_key]:
+                    raise ValueError(
+                        f"{key}={b} exceeds {n_key}={config[n_key]}: a batch is drawn from "
+                        "the training set without replacement."
+                    )
+        if key == "eval_every" or key.endswith("_eval_every"):
+            prefix = key[: -len("eval_every")]
+            cands = ("num_epochs", "epochs", "num_steps", "steps")
+            total_key = next((prefix + c for c in cands if prefix + c in config), None)
+            if total_key is not None and _is_int(value) and value >= 1:
+                total = config[total_key]
+                unit = "epochs" if "epoch" in total_key else "steps"
+                if _is_int(total) and total >= 1 and total % value:
+                    raise ValueError(
+                        f"{key}={value} must divide {total_key}={total} (one evaluation every "
+                        f"{key} {unit}); e.g. {key}={_divisors_near(total, value)}."
+                    )
+        lr_like = key in ("lr", "learning_rate", "learning_rates") or key.endswith(
+            ("_lr", "_lrs", "_learning_rate")
+        )
+        if lr_like and default is not None:
+            vals = _entries(value)
+            if not all(isinstance(v, (int, float)) and np.isfinite(v) and v > 0 for v in vals):
+                raise ValueError(f"{key} must be finite and > 0, got {value!r}.")
+        rate_like = (
+            key.endswith(("_rate", "_rates"))
+            or key in ("rates", "epsilons", "label_noise", "label_flip")
+        ) and not lr_like
+        if rate_like and default is not None:
+            vals = _entries(value)
+            if not all(isinstance(v, (int, float)) and 0 <= v < 1 for v in vals):
+                raise ValueError(f"{key} must lie in [0, 1), got {value!r}.")
+    extra = getattr(module, "check_config", None)
+    if extra is not None:
+        extra(config)
+
+
+def prepare_config(
+    name: str, *, quick: bool = False, seeds: int | None = None, overrides=None
+) -> tuple[dict, dict]:
+    """The config an experiment will run: defaults, ``--seeds``, ``--set``, all checked.
+
+    Returns:
+      ``(config, {key: value} of the overrides applied)``.
+
+    Raises:
+      ValueError: one line naming the bad value (before any training).
+    """
+    module = experiments.get(name)
+    defaults = dict(module.get_config(quick=quick))
+    config = dict(defaults)
+    if seeds is not None:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"--seeds must be a positive integer, got {seeds!r}.")
+        if overrides and "seeds" in _parse_sets(overrides):
+            raise ValueError(
+                f"--seeds {seeds} and --set seeds={_parse_sets(overrides)['seeds']!r} both "
+                "set the number of seeds; give one of them."
+            )
+        config["seeds"] = seeds
+    config, applied = apply_overrides(config, overrides)
+    check_config(config, defaults, module)
+    return config, applied
 
 
 def _git_commit() -> str | None:
@@ -194,17 +405,14 @@ def run_experiment(
     """
     module = experiments.get(name)
     check_out_dir(out)
-    config = dict(module.get_config(quick=quick))
-    if seeds is not None:
-        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-            raise ValueError(f"--seeds must be a positive integer, got {seeds!r}.")
-        config["seeds"] = seeds
-    config, applied = apply_overrides(config, overrides)
+    main = runtime.is_main_process()  # only process 0 writes files
+    if main:
+        clean_stale_tmp(out)
+    config, applied = prepare_config(name, quick=quick, seeds=seeds, overrides=overrides)
     if resume and (rec := finished(name, quick=quick, out=out, config=config)) is not None:
         return {**rec, "skipped": True}
     base = stem(name, quick)
     ckpt = os.path.join(out, ".checkpoints", base)
-    main = runtime.is_main_process()  # only process 0 writes files
     if not resume and main:
         shutil.rmtree(ckpt, ignore_errors=True)
     if resume:
@@ -218,11 +426,6 @@ def run_experiment(
     wall = time.perf_counter() - start
     headline = numbers.pop("headline")
     notes = numbers.pop("notes", [])
-    fig = module.figure(numbers, config)
-    if main:
-        with atomic_path(os.path.join(out, f"{base}.png")) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    fig.clear()
     record = {
         "name": name,
         "description": module.DESCRIPTION,
@@ -240,12 +443,29 @@ def run_experiment(
         "devices": [str(d) for d in jax.devices()],
         "platform": platform.platform(),
     }
-    if main:
-        write_text(os.path.join(out, f"{base}.json"), json.dumps(record, indent=1))
-        shutil.rmtree(ckpt, ignore_errors=True)
-        with contextlib.suppress(OSError):  # the parent, once no experiment is left in it
-            os.rmdir(os.path.dirname(ckpt))
-        write_report(out)
+    if not main:
+        return record
+    # The numbers first: a figure that fails (or a full disk) must not lose them.
+    json_path = os.path.join(out, f"{base}.json")
+    write_text(json_path, json.dumps(record, indent=1))
+    shutil.rmtree(ckpt, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the parent, once no experiment is left in it
+        os.rmdir(os.path.dirname(ckpt))
+    figure_error = None
+    try:
+        fig = module.figure(numbers, config)
+        try:
+            with atomic_path(os.path.join(out, f"{base}.png")) as tmp:
+                fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        finally:
+            fig.clear()
+    except Exception as e:  # noqa: BLE001 - reported in one line below, numbers are safe
+        figure_error = e if isinstance(e, WriteError) else f"{type(e).__name__}: {e}"
+    write_report(out)
+    if figure_error is not None:
+        raise WriteError(
+            f"the figure of {name} failed ({figure_error}); the numbers are in {json_path}."
+        )
     return record
 
 
@@ -315,7 +535,7 @@ def write_report(out: str) -> str:
         lines += [f"![{base}]({base}.png)", "", "| quantity | value |", "|---|---|"]
         lines += [f"| {_fmt(k)} | {_fmt(v)} |" for k, v in r["headline"].items()]
         lines += [f"| wall time (s) | {r['wall_time_s']:.1f} |", ""]
-        lines += [f"- {note}" for note in r.get("notes", [])] + [""]
+        lines += [f"- {' '.join(str(note).split())}" for note in r.get("notes", [])] + [""]
     text = "\n".join(lines)
     write_text(os.path.join(out, "report.md"), text)
     return text

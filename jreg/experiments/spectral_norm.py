@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, models, nets, penalties, plotting, streams, tasks, train, transforms
+from jreg import _checks, data, models, nets, penalties, plotting, streams, tasks, train, transforms
 from jreg.experiments.runner import mean_std
 
 _pm = functools.partial(mean_std, fmt=".3g", std_fmt=".2g")
@@ -161,7 +161,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     Returns per method the exact layer norms (H, S, L), the bound and measured max
     Jacobian norm (H, S), final accuracies (H, S) and the bound during training (H, S, T).
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     x_tr, y_tr, x_te, y_te, flipped = data.two_moons_with_flips(
         key,
         config["n_train"],

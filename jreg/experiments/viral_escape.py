@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.metrics import r2_score, roc_auc_score
 from tqdm.auto import tqdm
 
-from jreg import data, linear, metrics, plotting
+from jreg import _checks, data, linear, metrics, plotting
 from jreg.experiments.runner import mean_std
 
 DESCRIPTION = (
@@ -170,7 +170,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     ms = [max(config["min_val"], round(config["val_fraction"] * n)) for n in ns]
     n_max, m_max, s = max(ns), max(ms), config["seeds"]
     draws = [
-        data.dms_escape(n_max + m_max + config["test_size"], key=jax.random.key(i), **lib)
+        data.dms_escape(n_max + m_max + config["test_size"], key=_checks.seed_key(i), **lib)
         for i in range(s)
     ]
     x = np.stack([g["x"] for g in draws])  # (S, N, d)

@@ -22,6 +22,7 @@ import optax
 from matplotlib.figure import Figure
 
 from jreg import (
+    _checks,
     analysis,
     data,
     metrics,
@@ -97,7 +98,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
     class-1 probability of seed 0 on an R x R grid for every config and four hidden
     weight matrices.
     """
-    key = jax.random.key(config["seed"])
+    key = _checks.seed_key(config["seed"])
     x_tr, y_tr, x_te, y_te, flipped = data.two_moons_with_flips(
         key,
         config["n_train"],

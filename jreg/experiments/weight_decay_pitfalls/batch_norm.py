@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import losses, nets, streams, tasks, train
+from jreg import _checks, losses, nets, streams, tasks, train
 
 EPS = 1e-8  # the only term that breaks BN's scale invariance; kept tiny on purpose
 
@@ -104,7 +104,9 @@ def run(config: dict, ds: dict, progress: bool) -> dict:
     h = jax.tree.map(np.asarray, res.history)
     x = jnp.asarray(x_tr[: config["bn_batch_size"]])
     y = jnp.asarray(y_tr[: config["bn_batch_size"]])
-    params0, _ = model(d_in, config["bn_hidden"], classes).init(jax.random.key(config["seed"]), {})
+    params0, _ = model(d_in, config["bn_hidden"], classes).init(
+        _checks.seed_key(config["seed"]), {}
+    )
     trained = jax.tree.map(lambda a: a[0, 0], res.state["params"])  # no penalty, seed 0
     scales = config["bn_scales"]
     return {

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import data, models, nets, streams, tasks, train
+from jreg import _checks, data, models, nets, streams, tasks, train
 
 from .dead_relu import dead_units, eval_every, sgdw_bias_switch
 
@@ -47,7 +47,7 @@ def model(widths) -> nets.Model:
 def run(config: dict, progress: bool) -> dict:
     """The sweep; dead units summed over layers, shape (2, R, B, K, S, T) (decay arm first)."""
     x_tr, y_tr, x_te, y_te = data.two_moons(
-        jax.random.key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
+        _checks.seed_key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
     )
     x = jnp.asarray(x_tr)
     task = tasks.supervised(

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, nets, streams, tasks, train, transforms
+from jreg import _checks, data, nets, streams, tasks, train, transforms
 
 SETTINGS = ("weights only", "weights + biases")  # bias_decay = 0, 1
 
@@ -96,7 +96,7 @@ def run(config: dict, progress: bool) -> dict:
     norm of the units dead at the end (K,).
     """
     x_tr, y_tr, x_te, y_te = data.two_moons(
-        jax.random.key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
+        _checks.seed_key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
     )
     ds = tasks.split_data(x_tr, y_tr, x_te, y_te)
     x_tr = jnp.asarray(x_tr)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import data, models, streams, tasks, train
+from jreg import _checks, data, models, streams, tasks, train
 
 from .bias_regime import model
 from .dead_relu import eval_every, sgdw_bias_switch
@@ -72,10 +72,10 @@ def run(config: dict, progress: bool) -> dict:
     prediction ``(1 − ηλ)^{2t} Δ_0``.
     """
     x_tr, y_tr, x_te, y_te = data.two_moons(
-        jax.random.key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
+        _checks.seed_key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
     )
     widths, lr = config["dead_widths"], config["dead_lr"]
-    params0 = models.mlp_init(jax.random.key(config["seed"]), widths, init="he")
+    params0 = models.mlp_init(_checks.seed_key(config["seed"]), widths, init="he")
     task = tasks.supervised(
         model(widths),
         optimizer=lambda hp: sgdw_bias_switch(lr, hp["decay"], 1.0),
@@ -105,7 +105,9 @@ def run(config: dict, progress: bool) -> dict:
         [
             [
                 _imbalance(
-                    model(widths).init(jax.random.fold_in(jax.random.key(s), 0), {"rescale": c})[0]
+                    model(widths).init(jax.random.fold_in(_checks.seed_key(s), 0), {"rescale": c})[
+                        0
+                    ]
                 )
                 for s in range(config["seeds"])
             ]
