@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import jax
@@ -49,6 +50,8 @@ def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
       config: JSON-serialisable description of the run, checked on restore.
     """
     ocp, mngr = _manager(directory)
+    if segment in mngr.all_steps():  # a damaged one that a resume skipped
+        mngr.delete(segment)
     mngr.save(
         segment,
         args=ocp.args.Composite(
@@ -72,22 +75,54 @@ def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
     Returns:
       ``(segments_done, tree)`` of arrays laid out as ``like`` says (keys as typed keys).
 
+    A checkpoint that cannot be read (truncated files, deleted parts) is skipped with a
+    warning and the one before it is used.
+
     Raises:
-      ValueError: the folder holds a checkpoint of a different run.
+      ValueError: the folder holds a checkpoint of a different run (naming what
+        differs), or no checkpoint in it can be read (naming the folder and the fix).
     """
     if not os.path.isdir(directory):
         return None
     ocp, mngr = _manager(directory)
-    step = mngr.latest_step()
-    if step is None:
+    try:
+        steps = sorted(mngr.all_steps(), reverse=True)
+        problems = []
+        for step in steps:  # the latest readable one; a damaged one falls back
+            try:
+                tree = _restore_step(ocp, mngr, step, like, config, directory)
+            except _DifferentRun:
+                raise
+            except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types
+                problems.append(f"{step}: {type(e).__name__}")
+                continue
+            if problems:
+                warnings.warn(
+                    f"checkpoint {directory}/{problems[0].split(':')[0]} is unreadable; "
+                    f"resumed from {directory}/{step} instead.",
+                    stacklevel=3,
+                )
+            return step, tree
+    finally:
         mngr.close()
-        return None
+    if problems:
+        raise ValueError(
+            f"every checkpoint in {directory} is unreadable ({', '.join(problems)}); delete "
+            "the folder (or rerun without --resume) to start over."
+        )
+    return None
+
+
+class _DifferentRun(ValueError):
+    pass
+
+
+def _restore_step(ocp, mngr, step, like, config, directory):
     saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     want = json.loads(json.dumps(config))
     if saved != want:
-        mngr.close()
         diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
-        raise ValueError(
+        raise _DifferentRun(
             f"checkpoint_dir {directory!r} holds a different run (differs in {diff}); "
             "use another folder or delete it."
         )
@@ -104,9 +139,8 @@ def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
     got = mngr.restore(step, args=ocp.args.Composite(leaves=ocp.args.StandardRestore(abstract)))[
         "leaves"
     ]
-    mngr.close()
     out = [
         jax.random.wrap_key_data(got[f"{i:05d}"]) if _is_key(x) else got[f"{i:05d}"]
         for i, x in enumerate(leaves)
     ]
-    return step, jax.tree.unflatten(treedef, out)
+    return jax.tree.unflatten(treedef, out)

@@ -388,7 +388,7 @@ def sweep(
         evaluations without a new best ``monitor`` value; its state is frozen from then.
       progress: tqdm bar over steps.
       segments: host calls of the compiled program (default: one per period up to 50
-        with ``progress``, else 1). Results do not depend on it.
+        with ``progress`` or checkpointing, else 1). Results do not depend on it.
       strategy: ``"vmap"`` (batched) or ``"map"`` (``lax.map``, one config after another).
       sharding: how the flattened (H*S,) config axis is laid out on devices. ``"auto"``:
         with D > 1 devices, split over ``min(D, H*S)`` of them, padding the config axis
@@ -426,7 +426,11 @@ def sweep(
     if task.check is not None:
         task.check(data)
     static, swept, h = resolve_hparams(task, hparams)
-    plan = _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress, segments)
+    checkpointed = checkpoint_dir is not None or _CHECKPOINTS.get() is not None
+    # Segments (host calls) follow the progress bar or checkpointing, never the bar alone:
+    # a run without a bar still writes its checkpoints.
+    split = progress or checkpointed
+    plan = _plan(stream, data, num_steps, eval_every, monitor, mode, patience, split, segments)
     s = seeds.size
     num_configs = h * s
     mesh = _mesh(sharding, num_configs)
@@ -441,7 +445,6 @@ def sweep(
 
     segment, init = _compiled(task, stream, plan, static, strategy, mesh)
     carry, chunks, start = init(flat_hp, flat_seeds), [], 0
-    checkpointed = checkpoint_dir is not None or _CHECKPOINTS.get() is not None
     description = None
     if checkpointed:
         first = jnp.asarray(0)

@@ -102,3 +102,63 @@ def test_state_with_prng_keys_round_trips(tmp_path):
     assert step == 2
     np.testing.assert_array_equal(jax.random.key_data(got["k"]), jax.random.key_data(tree["k"]))
     np.testing.assert_array_equal(got["x"], tree["x"])
+
+
+def _small_run():
+    import jax.numpy as jnp
+    import optax
+
+    from jreg import nets, streams, tasks
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    make = lambda lr: tasks.supervised(nets.mlp((3, 8, 2)), optimizer=optax.sgd(lr))
+    kw = dict(stream=streams.epochs(16), seed=0, num_steps=16, eval_every=4, progress=False)
+    return make, x, y, kw, jnp
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ("optimizer", "programs"),  # optax.sgd(0.1) -> optax.sgd(0.5): the traced step differs
+        ("data", "data_values"),  # x_train + 5: same shapes, other values
+    ],
+)
+def test_a_reused_checkpoint_dir_refuses_another_run(tmp_path, change, named):
+    from jreg import tasks, train
+
+    make, x, y, kw, _ = _small_run()
+    data = tasks.split_data(x, y, x[:16], y[:16])
+    first = train.fit(make(0.1), data, checkpoint_dir=str(tmp_path), **kw)
+    again = train.fit(make(0.1), data, checkpoint_dir=str(tmp_path), **kw)  # same run: resumes
+    chex.assert_trees_all_equal(first.history, again.history)
+    task, other = make(0.1), data
+    if change == "optimizer":
+        task = make(0.5)
+    else:
+        other = tasks.split_data(x + 5, y, x[:16], y[:16])
+    with pytest.raises(ValueError, match=f"holds a different run.*{named}"):
+        train.fit(task, other, checkpoint_dir=str(tmp_path), **kw)
+
+
+def test_a_damaged_checkpoint_falls_back_then_says_what_to_do(tmp_path):
+    import shutil
+
+    from jreg import tasks, train
+
+    make, x, y, kw, _ = _small_run()
+    data = tasks.split_data(x, y, x[:16], y[:16])
+    ckpt = tmp_path / "c"
+    # no progress bar, yet checkpoints every segment (cadence does not follow the bar)
+    fresh = train.fit(make(0.1), data, checkpoint_dir=str(ckpt), **kw)
+    steps = sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
+    assert steps == [3, 4]  # 4 segments, the last two kept
+    shutil.rmtree(ckpt / "4" / "leaves")
+    with pytest.warns(UserWarning, match="unreadable; resumed from .*3"):
+        resumed = train.fit(make(0.1), data, checkpoint_dir=str(ckpt), **kw)
+    chex.assert_trees_all_equal(resumed.history, fresh.history)
+    for step in sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()):
+        shutil.rmtree(ckpt / str(step) / "leaves", ignore_errors=True)
+    with pytest.raises(ValueError, match="every checkpoint in .* is unreadable.*delete"):
+        train.fit(make(0.1), data, checkpoint_dir=str(ckpt), **kw)
