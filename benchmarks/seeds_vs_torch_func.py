@@ -41,7 +41,7 @@ import platform
 import resource
 import time
 
-from jreg.cli import enable_compilation_cache, use_all_cpu_cores
+from jreg.runtime import enable_compilation_cache, use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 

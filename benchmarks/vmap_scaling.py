@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from jreg.cli import use_all_cpu_cores
+from jreg.runtime import use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 

@@ -224,6 +224,33 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
+def reset_peak_memory() -> None:
+    """Start a new peak-resident-memory window (Linux; elsewhere nothing happens)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM, the kernel's peak RSS of this process
+
+
+def peak_memory_mib() -> float | None:
+    """Peak resident memory of this process since :func:`reset_peak_memory` (MiB).
+
+    Linux's ``VmHWM``; elsewhere ``ru_maxrss`` (peak since the start); None if unknown.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        scale = 1024 * 1024 if platform.system() == "Darwin" else 1024
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)
+    except (ImportError, OSError):
+        return None
+
+
 def release_memory() -> None:
     """Drop compiled programs and hand freed heap back to the OS (between experiments).
 

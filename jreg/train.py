@@ -391,14 +391,16 @@ def sweep(
         with ``progress`` or checkpointing, else 1). Results do not depend on it.
       strategy: ``"vmap"`` (batched) or ``"map"`` (``lax.map``, one config after another).
       sharding: how the flattened (H*S,) config axis is laid out on devices. ``"auto"``:
-        with D > 1 devices, split over ``min(D, H*S)`` of them, padding the config axis
-        with copies of the last config (dropped again); ``None``: no sharding; or a
-        ``jax.sharding.Sharding``. Known issue (jax 0.10.2): on several XLA *CPU* host
-        devices, a LAPACK call (SVD, eigh) inside the program deadlocks; use power
-        iteration or ``sharding=None``.
+        with D > 1 devices, split over ``min(D, H*S)`` of them (every device of every
+        process when there are several processes), padding the config axis with copies
+        of the last config (dropped again); ``None``: one device; or a 1-D
+        ``jax.sharding.Mesh`` / ``NamedSharding``. Each device trains its own block in a
+        ``shard_map`` with nothing crossing devices (no collective in any program), and
+        the result is joined on the host.
       checkpoint_dir: save the whole carry there (orbax) every ``checkpoint_every``
         segments; calling the same sweep again resumes from the latest complete
-        checkpoint, bit-identically. A different run in the folder is a ValueError.
+        checkpoint, bit-identically. Another run in the folder (other programs, data
+        values, hyperparameters, seeds or plan) is a ValueError naming what differs.
       checkpoint_every: segments between checkpoints.
 
     Returns:

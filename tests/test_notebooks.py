@@ -34,3 +34,18 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     ]
     assert not errors
     assert os.listdir(tmp_path) or path.stem == "quickstart"
+
+
+def test_notebooks_install_from_the_projects_repository_url():
+    """One install source: [project.urls] Repository in pyproject.toml."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = pathlib.Path(__file__).parents[1]
+    url = tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert re.findall(r'JREG_SOURCE = "([^"]+)"', code) == [f"git+{url}.git"], path.stem
+        assert "runtime.setup()" in code and '"-c", f.name' in code, path.stem

@@ -373,3 +373,19 @@ def test_release_memory_drops_compiled_sweeps():
     before = train._compiled.cache_info().misses
     train.sweep(task, tasks.split_data(x, y, x, y), **kw)  # still works: compiles again
     assert train._compiled.cache_info().misses == before + 1
+
+
+def test_resume_skips_a_finished_experiment_with_the_same_config(fake, tmp_path):
+    first = runner.run_experiment("fake", quick=True, out=str(tmp_path), progress=False)
+    text = (tmp_path / "fake-quick.json").read_text()
+    again = runner.run_experiment(
+        "fake", quick=True, out=str(tmp_path), progress=False, resume=True
+    )
+    assert again.get("skipped") is True and again["numbers"] == first["numbers"]
+    assert (tmp_path / "fake-quick.json").read_text() == text  # not rewritten
+    assert first["peak_rss_mib"] is None or first["peak_rss_mib"] > 10
+    # another config is not "finished": it runs
+    other = runner.run_experiment(
+        "fake", quick=True, out=str(tmp_path), progress=False, resume=True, overrides=["lr=0.2"]
+    )
+    assert "skipped" not in other and other["numbers"] != first["numbers"]

@@ -420,6 +420,7 @@ def run_experiment(
     if main:
         os.makedirs(ckpt, exist_ok=True)
         write_text(os.path.join(ckpt, "config.json"), json.dumps(to_json(config), sort_keys=True))
+    runtime.reset_peak_memory()
     start = time.perf_counter()
     with train.checkpointing(ckpt):
         numbers = module.compute(config, progress=progress and main)
@@ -436,6 +437,7 @@ def run_experiment(
         "numbers": to_json(numbers),
         "notes": notes,
         "wall_time_s": round(wall, 2),
+        "peak_rss_mib": runtime.peak_memory_mib(),
         "jreg_version": jreg.__version__,
         "git_commit": _git_commit(),
         "jax_version": jax.__version__,
@@ -520,14 +522,18 @@ def write_report(out: str) -> str:
     lines = [
         "# jreg results",
         "",
-        "| experiment | size | wall time (s) | commit |",
-        "|---|---|---|---|",
+        "| experiment | size | wall time (s) | peak RSS (MiB) | commit |",
+        "|---|---|---|---|---|",
     ]
     for r in records:
         base = stem(r["name"], r.get("quick", False))
         size = "quick" if r.get("quick") else "full"
         commit = (r.get("git_commit") or "?")[:10]
-        lines.append(f"| [{r['name']}](#{base}) | {size} | {r['wall_time_s']:.1f} | {commit} |")
+        rss = r.get("peak_rss_mib")
+        rss = "?" if rss is None else f"{rss:.0f}"
+        lines.append(
+            f"| [{r['name']}](#{base}) | {size} | {r['wall_time_s']:.1f} | {rss} | {commit} |"
+        )
     lines.append("")
     for r in records:
         base = stem(r["name"], r.get("quick", False))
