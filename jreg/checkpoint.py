@@ -11,8 +11,11 @@ half-written folder is never read.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+import re
 import warnings
 from typing import Any
 
@@ -144,3 +147,58 @@ def _restore_step(ocp, mngr, step, like, config, directory):
         for i, x in enumerate(leaves)
     ]
     return jax.tree.unflatten(treedef, out)
+
+
+def fingerprint(fun, *args) -> str:
+    """Digest of the program ``fun(*args)`` traces to: its jaxpr and constants' values.
+
+    Covers what determines a run beyond its arguments: the task's code, its optimizer and
+    constants, the stream. Object addresses in the printout are dropped.
+    """
+    traced = fun.trace(*args)
+    digest = hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", str(traced.jaxpr)).encode())
+    for c in traced.jaxpr.consts:
+        if hasattr(c, "shape"):
+            arr = jax.random.key_data(c) if _is_key(c) else c
+            digest.update(np.ascontiguousarray(np.asarray(arr)).tobytes())
+        else:
+            digest.update(repr(c).encode())
+    return digest.hexdigest()[:16]
+
+
+def data_digest(data) -> str:
+    """Checksum of every data leaf's values, shapes and dtypes."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(data):
+        arr = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{arr.shape}{arr.dtype}".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def describe_run(task, stream, plan, static, hparams, seeds, data, programs) -> dict:
+    """JSON description of a run (what a checkpoint must match to be resumed).
+
+    Args:
+      task, stream, plan, static: the sweep's task, stream, loop plan, unswept hparams.
+      hparams: swept values per config; seeds: seed per config (the chunk's configs).
+      data: the data pytree (shapes and a checksum of the values).
+      programs: fingerprints of the compiled init and segment programs.
+    """
+    shapes = jax.tree.map(lambda a: [list(a.shape), str(a.dtype)], data)
+    return json.loads(
+        json.dumps(
+            {
+                "task": task.name,
+                "stream": stream.name,
+                "plan": dataclasses.asdict(plan),
+                "static_hparams": dict(static),
+                "hparams": {k: np.asarray(v).tolist() for k, v in hparams.items()},
+                "seeds": np.asarray(seeds).tolist(),
+                "data": jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, list)),
+                "data_values": data_digest(data),
+                "programs (task code, optimizer, stream)": programs,
+            },
+            default=str,
+        )
+    )

@@ -26,11 +26,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import functools
 import hashlib
 import json
+import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jreg import _checks, checkpoint
+from jreg import _checks, _layout, checkpoint
 from jreg._loop import _compiled, _plan
 from jreg.streams import Stream
 
@@ -172,146 +171,13 @@ def grid(**axes) -> dict[str, np.ndarray]:
     return {n: m.reshape(-1) for n, m in zip(names, mesh, strict=True)}
 
 
-def config_sharding(devices=None) -> jax.sharding.NamedSharding:
-    """A ``NamedSharding`` that splits the sweep's config axis over ``devices`` (default all).
-
-    With several processes (``jreg.runtime.initialize``, a TPU pod slice, GPU hosts)
-    ``jax.devices()`` lists every process's devices and a sweep spreads its configs over
-    all of them.
-    """
-    devices = np.asarray(jax.devices() if devices is None else devices)
-    mesh = jax.sharding.Mesh(devices.reshape(-1), ("cfg",))
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cfg"))
-
-
-def _mesh(sharding, num_configs: int) -> jax.sharding.Mesh | None:
-    """The 1-D ``("cfg",)`` mesh the configs are split over, or None for one device."""
-    if sharding is None:
-        return None
-    if isinstance(sharding, str):
-        _checks.check_choice("sharding", sharding, ("auto",))
-        devices = jax.devices()
-        if jax.process_count() == 1:  # every process must take part in a multi-host sweep
-            devices = devices[: min(len(devices), num_configs)]
-        if len(devices) < 2:
-            return None
-        sharding = config_sharding(devices)
-    if isinstance(sharding, jax.sharding.NamedSharding):
-        sharding = sharding.mesh
-    if not isinstance(sharding, jax.sharding.Mesh):
-        raise ValueError(
-            "sharding must be 'auto', None, a jax.sharding.Mesh or a NamedSharding, got "
-            f"{type(sharding).__name__}."
-        )
-    return jax.sharding.Mesh(np.asarray(sharding.devices).reshape(-1), ("cfg",))
-
-
-def _put(x, mesh, split: bool) -> jax.Array:
-    """A host array as a global array: split over ``mesh``'s configs or replicated.
-
-    Built per device from the host copy (``make_array_from_callback``), which also works
-    when the mesh spans other processes' devices.
-    """
-    if mesh is None:
-        return jnp.asarray(x)
-    spec = jax.sharding.PartitionSpec("cfg") if split else jax.sharding.PartitionSpec()
-    sharding = jax.sharding.NamedSharding(mesh, spec)
-    if isinstance(x, jax.Array) and x.sharding == sharding:
-        return x
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-
-
-def _is_key(x) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
-def _host(x) -> np.ndarray:
-    """The whole of a (config-sharded) array on the host, without a device collective.
-
-    One process: each device's shard is copied to the host and joined in NumPy. Several
-    processes: ``process_allgather`` (the only cross-process exchange of a sweep).
-    """
-    if x.is_fully_addressable:
-        out = np.empty(x.shape, x.dtype)
-        for shard in x.addressable_shards:
-            out[shard.index] = np.asarray(shard.data)
-        return out
-    from jax.experimental import multihost_utils
-
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
-def _gather(tree, num_configs: int, shape: tuple):
-    """A config-sharded pytree as single-device arrays of leading shape ``shape``."""
-
-    def one(x):
-        if x is None:
-            return None
-        if _is_key(x):
-            data = _host(jax.random.key_data(x))[:num_configs]
-            return jax.random.wrap_key_data(
-                data.reshape(shape + data.shape[1:]), impl=jax.random.key_impl(x)
-            )
-        y = _host(x)[:num_configs]
-        return jnp.asarray(y.reshape(shape + y.shape[1:]))
-
-    return jax.tree.map(one, tree)
+config_sharding = _layout.config_sharding
 
 
 def clear_cache() -> None:
     """Forget the compiled sweep programs (they are cached per task, stream and plan)."""
     _compiled.cache_clear()
-    _concat_program.cache_clear()
-
-
-def _fingerprint(fun, *args) -> str:
-    """Digest of the program ``fun(*args)`` traces to: its jaxpr and constants' values.
-
-    Covers everything that determines a run beyond the arguments: the task's code, its
-    optimizer and constants, the stream. Object addresses in the printout are dropped.
-    """
-    traced = fun.trace(*args)
-    text = re.sub(r" at 0x[0-9a-f]+", "", str(traced.jaxpr))
-    digest = hashlib.sha256(text.encode())
-    for c in traced.jaxpr.consts:
-        if hasattr(c, "shape"):
-            arr = jax.random.key_data(c) if _is_key(c) else c
-            digest.update(np.ascontiguousarray(np.asarray(arr)).tobytes())
-        else:
-            digest.update(repr(c).encode())
-    return digest.hexdigest()[:16]
-
-
-def _data_digest(data) -> str:
-    """Checksum of every data leaf's values, shapes and dtypes."""
-    digest = hashlib.sha256()
-    for leaf in jax.tree.leaves(data):
-        arr = np.ascontiguousarray(np.asarray(leaf))
-        digest.update(f"{arr.shape}{arr.dtype}".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _describe(task, stream, plan, static, swept, seeds, data, programs) -> dict:
-    """JSON description of a run: a checkpoint of another run is refused."""
-    shapes = jax.tree.map(lambda a: [list(a.shape), str(a.dtype)], data)  # no host copies
-    return json.loads(
-        json.dumps(
-            {
-                "task": task.name,
-                "stream": stream.name,
-                "plan": dataclasses.asdict(plan),
-                "static_hparams": dict(static),
-                "hparams": {k: np.asarray(v).tolist() for k, v in swept.items()},
-                "seeds": seeds.tolist(),
-                "data": jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, list)),
-                "data_values": _data_digest(data),
-                "programs (task code, optimizer, stream)": programs,
-            },
-            default=str,
-        )
-    )
+    _layout.concat_program.cache_clear()
 
 
 _CHECKPOINTS: contextvars.ContextVar = contextvars.ContextVar("jreg_checkpoints", default=None)
@@ -337,13 +203,14 @@ def checkpointing(folder: str, every: int = 5):
         _CHECKPOINTS.reset(token)
 
 
-def _raise_nan(nan_step, swept, seeds, h, s) -> None:
-    flat = np.asarray(nan_step)[: h * s]
-    c = int(np.argmin(np.where(flat >= 0, flat, np.iinfo(np.int32).max)))
+def _raise_nan(nan_step, offset: int, swept, seeds, s) -> None:
+    """FloatingPointError naming the first non-finite config of a chunk (flat offset)."""
+    c = int(np.argmin(np.where(nan_step >= 0, nan_step, np.iinfo(np.int32).max)))
+    step, c = int(nan_step[c]), offset + c
     vals = {k: float(f"{float(np.asarray(v)[c // s]):.6g}") for k, v in swept.items()}
     raise FloatingPointError(
         f"training produced NaN/inf (a step metric or the monitored metric) at step "
-        f"{int(flat[c])} in config (h={c // s}, s={c % s}): "
+        f"{step} in config (h={c // s}, s={c % s}): "
         f"seed {int(seeds[c % s])}, hparams {vals}; lower the learning rate or check the "
         "data and the loss."
     )
@@ -367,6 +234,7 @@ def sweep(
     sharding: jax.sharding.Sharding | str | None = "auto",
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 1,
+    memory_budget: float | str | None = None,
 ) -> Result:
     """Train every (hyperparameter, seed) pair as one ``vmap``-ed, jit-compiled program.
 
@@ -402,6 +270,12 @@ def sweep(
         checkpoint, bit-identically. Another run in the folder (other programs, data
         values, hyperparameters, seeds or plan) is a ValueError naming what differs.
       checkpoint_every: segments between checkpoints.
+      memory_budget: bytes the sweep may use on this process's devices (``"auto"``: the
+        devices' free memory, or half the free host RAM on CPU; None: no limit). The
+        configs then run in chunks that fit, one after another, each a call of the same
+        compiled program (sized from XLA's memory analysis of the program); the result
+        equals the one-program sweep (to float rounding at another vmap width), and
+        each chunk checkpoints in its own subfolder of ``checkpoint_dir``.
 
     Returns:
       :class:`Result` with leading axes ``(H, S)``. ``result[h, s]`` equals :func:`fit`
@@ -435,39 +309,96 @@ def sweep(
     plan = _plan(stream, data, num_steps, eval_every, monitor, mode, patience, split, segments)
     s = seeds.size
     num_configs = h * s
-    mesh = _mesh(sharding, num_configs)
-    # Flatten (H, S) -> C configs: hparams repeat over seeds, seeds tile over hparams; with
-    # a mesh, pad C to a multiple of its devices with copies of the last config (dropped).
-    take = np.arange(num_configs)
-    if mesh is not None:
-        take = np.concatenate([take, np.full(-num_configs % mesh.size, num_configs - 1)])
-    flat_hp = {k: _put(np.repeat(np.asarray(v), s)[take], mesh, True) for k, v in swept.items()}
-    flat_seeds = _put(np.tile(seeds, h).astype(np.uint32)[take], mesh, True)
-    data = jax.tree.map(lambda x: _put(x, mesh, False), data)
-
+    mesh = _layout.mesh_for(sharding, num_configs)
+    devices = 1 if mesh is None else mesh.size
     segment, init = _compiled(task, stream, plan, static, strategy, mesh)
-    carry, chunks, start = init(flat_hp, flat_seeds), [], 0
-    description = None
-    if checkpointed:
-        first = jnp.asarray(0)
-        programs = [
-            _fingerprint(init, flat_hp, flat_seeds),
-            _fingerprint(segment, carry, flat_hp, flat_seeds, data, first),
-        ]
-        description = _describe(task, stream, plan, static, swept, seeds, data, programs)
+    data = jax.tree.map(lambda x: _layout.put(x, mesh, False), data)
+    # Flatten (H, S) -> C configs: hparams repeat over seeds, seeds tile over hparams.
+    flat_hp = {k: np.repeat(np.asarray(v), s) for k, v in swept.items()}
+    flat_seeds = np.tile(seeds, h).astype(np.uint32)
+
+    def configs(idx):  # a chunk's configs as global arrays (split over the mesh)
+        hp = {k: _layout.put(v[idx], mesh, True) for k, v in flat_hp.items()}
+        return hp, _layout.put(flat_seeds[idx], mesh, True)
+
+    def lower(c):  # the segment program for c configs, for its memory analysis
+        hp, sd = configs(np.zeros(c, int))
+        carry = jax.eval_shape(init, hp, sd)
+        return segment.lower(carry, hp, sd, data, jnp.asarray(0))
+
+    history_bytes = 0.0
+    if memory_budget is not None:  # one config's history, kept on the device
+        hp, sd = configs(np.zeros(devices, int))
+        one = jax.eval_shape(segment, jax.eval_shape(init, hp, sd), hp, sd, data, 0)[1]
+        history_bytes = plan.num_segments * sum(
+            x.size * x.dtype.itemsize / devices for x in jax.tree.leaves(one)
+        )
+    chunk = _layout.chunk_size(num_configs, devices, memory_budget, lower, history_bytes)
+    # Balance the chunks, each a multiple of the devices; the last is padded with copies
+    # of its last config (dropped again).
+    chunk = math.ceil(num_configs / math.ceil(num_configs / chunk))
+    chunk += -chunk % devices
+    starts = range(0, num_configs, chunk)
     if checkpoint_dir is None and _CHECKPOINTS.get() is not None:
         folder, checkpoint_every, counter = _CHECKPOINTS.get()
-        digest = hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()
-        checkpoint_dir = os.path.join(folder, f"{counter[0]:03d}-{task.name}-{digest[:12]}")
+        hp_lists = {k: v.tolist() for k, v in flat_hp.items()}
+        key = json.dumps(
+            [task.name, stream.name, static, hp_lists, flat_seeds.tolist()], default=str
+        )
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        checkpoint_dir = os.path.join(folder, f"{counter[0]:03d}-{task.name}-{digest}")
         counter[0] += 1
-    concat = _concat_program(mesh)
-    if checkpoint_dir is not None:
-        one = jax.eval_shape(segment, carry, flat_hp, flat_seeds, data, jnp.asarray(0))[1]
-        sharded = jax.tree.map(lambda x: x.sharding, carry)
-        per_config = jax.tree.leaves(sharded)[0]
+    main = jax.process_index() == 0
+    bar = tqdm(
+        total=num_steps * len(starts),
+        desc=f"{task.name} {h}x{s}" + (f" in {len(starts)} chunks" if len(starts) > 1 else ""),
+        unit="step",
+        disable=not (progress and main),
+    )
+    parts = []
+    for i, first in enumerate(starts):
+        idx = np.arange(first, min(first + chunk, num_configs))
+        idx = np.concatenate([idx, np.full(chunk - idx.size, idx[-1])])
+        folder = checkpoint_dir
+        if checkpoint_dir is not None and len(starts) > 1:
+            folder = os.path.join(checkpoint_dir, f"chunk-{i:04d}")
+        hp, sd = configs(idx)
+        real = min(chunk, num_configs - first)
+        try:
+            res = _run_chunk(
+                task, stream, plan, static, mesh, (segment, init), hp, sd, data,
+                (idx, flat_hp, flat_seeds), folder, checkpoint_every, bar,
+            )  # fmt: skip
+        except _NonFinite as e:  # report the chunk's first non-finite config
+            bar.close()
+            _raise_nan(e.nan_step[:real], first, swept, seeds, s)
+        parts.append(_layout.to_host(res, real))
+    bar.close()
+    return _layout.join_on_host(parts, (h, s))
+
+
+def _run_chunk(task, stream, plan, static, mesh, programs, hp, sd, data, flat, folder, every, bar):
+    """Train one chunk of configs (one compiled program); its :class:`Result`, on devices."""
+    segment, init = programs
+    idx, flat_hp, flat_seeds = flat
+    carry, chunks, start = init(hp, sd), [], 0
+    concat = _layout.concat_program(mesh)
+    description = None
+    if folder is not None:
+        fingerprints = [
+            checkpoint.fingerprint(init, hp, sd),
+            checkpoint.fingerprint(segment, carry, hp, sd, data, jnp.asarray(0)),
+        ]
+        chunk_hp = {k: v[idx] for k, v in flat_hp.items()}
+        description = checkpoint.describe_run(
+            task, stream, plan, static, chunk_hp, flat_seeds[idx], data, fingerprints
+        )
+        one = jax.eval_shape(segment, carry, hp, sd, data, jnp.asarray(0))[1]
+        shardings = jax.tree.map(lambda x: x.sharding, carry)
+        per_config = jax.tree.leaves(shardings)[0]
         like = lambda done: (
             jax.tree.map(
-                lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), carry, sharded
+                lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), carry, shardings
             ),
             jax.tree.map(
                 lambda x: jax.ShapeDtypeStruct(
@@ -478,46 +409,37 @@ def sweep(
                 one,
             ),
         )
-        restored = checkpoint.restore(checkpoint_dir, like, description)
+        restored = checkpoint.restore(folder, like, description)
         if restored is not None:
             start, (carry, history) = restored
             chunks = [history] if start else []
-    main = jax.process_index() == 0
-    bar = tqdm(
-        total=num_steps, desc=f"{task.name} {h}x{s}", unit="step", disable=not (progress and main)
-    )
     steps_per_segment = plan.periods_per_segment * plan.eval_every
     bar.update(start * steps_per_segment)
     for seg in range(start, plan.num_segments):
-        carry, hist = segment(
-            carry, flat_hp, flat_seeds, data, jnp.asarray(seg * plan.periods_per_segment)
-        )
+        carry, hist = segment(carry, hp, sd, data, jnp.asarray(seg * plan.periods_per_segment))
         chunks.append(hist)
         bar.update(steps_per_segment)
-        nan_step = _host(carry.nan_step)
+        nan_step = _layout.host(carry.nan_step)
         if np.any(nan_step >= 0):
-            bar.close()
-            _raise_nan(nan_step, swept, seeds, h, s)
-        done = plan.patience is not None and bool(np.all(_host(carry.stopped)))
-        if checkpoint_dir is not None and ((seg + 1) % checkpoint_every == 0 or done):
+            raise _NonFinite(nan_step)
+        done = plan.patience is not None and bool(np.all(_layout.host(carry.stopped)))
+        last = seg + 1 == plan.num_segments
+        if folder is not None and ((seg + 1) % every == 0 or done or last):
             chunks = [concat(*chunks)]
-            checkpoint.save(checkpoint_dir, seg + 1, (carry, chunks[0]), description)
+            checkpoint.save(folder, seg + 1, (carry, chunks[0]), description)
         if done:
+            bar.update((plan.num_segments - seg - 1) * steps_per_segment)
             break
-    bar.close()
     best = carry.best_state if plan.monitor is not None else carry.state
-    res = Result(carry.state, best, concat(*chunks), carry.best_step, carry.stop_step)
-    return _gather(res, num_configs, (h, s))
+    return Result(carry.state, best, concat(*chunks), carry.best_step, carry.stop_step)
 
 
-@functools.lru_cache(maxsize=8)
-def _concat_program(mesh):
-    """Join history chunks along time, each device its own configs (no collective)."""
-    concat = lambda *xs: jax.tree.map(lambda *ys: jnp.concatenate(ys, axis=1), *xs)
-    if mesh is None:
-        return jax.jit(concat)
-    cfg = jax.sharding.PartitionSpec("cfg")
-    return jax.jit(jax.shard_map(concat, mesh=mesh, in_specs=cfg, out_specs=cfg, check_vma=False))
+class _NonFinite(Exception):
+    """A chunk met NaN/inf; ``nan_step`` per config (-1: finite), for the report."""
+
+    def __init__(self, nan_step):
+        super().__init__("non-finite")
+        self.nan_step = nan_step
 
 
 def fit(
