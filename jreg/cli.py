@@ -133,18 +133,23 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ValueError as e:
         parser.error(str(e))
-    total, done = time.perf_counter(), []
+    total, done, failed = time.perf_counter(), [], []
     try:
         for name in names:
-            rec = runner.run_experiment(
-                name,
-                quick=args.quick,
-                seeds=args.seeds,
-                out=args.out,
-                progress=not args.no_progress,
-                overrides=getattr(args, "sets", None),
-                resume=args.resume,
-            )
+            try:
+                rec = runner.run_experiment(
+                    name,
+                    quick=args.quick,
+                    seeds=args.seeds,
+                    out=args.out,
+                    progress=not args.no_progress,
+                    overrides=getattr(args, "sets", None),
+                    resume=args.resume,
+                )
+            except runner.WriteError as e:  # a figure that failed, a full disk: go on
+                print(f"jreg {args.cmd}: error: {e}", file=sys.stderr, flush=True)
+                failed.append(name)
+                continue
             done.append(name)
             if len(names) > 1:
                 runtime.release_memory()  # nothing compiled is shared between experiments
@@ -157,9 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input found once the run started: one line, rc 2
         print(f"jreg {args.cmd}: error: {str(e).splitlines()[0]}", file=sys.stderr, flush=True)
         return 2
-    except runner.WriteError as e:  # disk full, a figure that failed: one line, rc 1
-        print(f"jreg {args.cmd}: error: {e}", file=sys.stderr, flush=True)
-        return 1
     except (
         KeyboardInterrupt,
         Exception,
@@ -177,11 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     print(
-        f"done: {len(names)} experiment(s) in {time.perf_counter() - total:.1f}s; "
-        f"see {args.out}/report.md",
+        f"done: {len(done)} experiment(s) in {time.perf_counter() - total:.1f}s; "
+        f"see {args.out}/report.md"
+        + (f"; {len(failed)} failed to write their outputs: {', '.join(failed)}" if failed else ""),
         flush=True,
     )
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

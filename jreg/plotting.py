@@ -38,21 +38,24 @@ def boundary(ax, xx, yy, p1, x, y, *, flipped=None, title=None):
     return cs
 
 
-def figure(nrows=1, ncols=1, *, size=(4.0, 3.2), squeeze=False, **kw):
-    """A ``(Figure, axes)`` pair with a per-panel size, outside pyplot.
-
-    The figure is a plain ``matplotlib.figure.Figure``: no backend is chosen and no
-    pyplot state is touched (a notebook keeps its own backend); save it with
-    ``fig.savefig``.
-    """
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
-    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kw)
+_FIGURE_KWARGS = ("layout", "dpi", "facecolor", "constrained_layout", "tight_layout")
 
 
 def subplots(nrows=1, ncols=1, *, figsize, **kw):
-    """``plt.subplots`` outside pyplot (see :func:`figure`)."""
-    fig = Figure(figsize=figsize)
+    """``plt.subplots`` outside pyplot: a plain ``matplotlib.figure.Figure`` and its axes.
+
+    No backend is chosen and no pyplot state is touched (a notebook keeps its own
+    backend); save the figure with ``fig.savefig``. Figure-level keywords (``layout``,
+    ``dpi``, ...) go to the figure, the rest to ``Figure.subplots``.
+    """
+    fig = Figure(figsize=figsize, **{k: kw.pop(k) for k in _FIGURE_KWARGS if k in kw})
     return fig, fig.subplots(nrows, ncols, **kw)
+
+
+def figure(nrows=1, ncols=1, *, size=(4.0, 3.2), squeeze=False, **kw):
+    """:func:`subplots` with a per-panel ``size`` and a 2-D axes array by default."""
+    figsize = (size[0] * ncols, size[1] * nrows)
+    return subplots(nrows, ncols, figsize=figsize, squeeze=squeeze, **kw)
 
 
 cmap = matplotlib.colormaps.get_cmap

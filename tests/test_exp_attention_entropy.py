@@ -1,5 +1,7 @@
 """attention_entropy at quick size: entropy collapses with the learning rate; fixes keep it up."""
 
+import io
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from jreg.experiments import attention_entropy as exp
 @pytest.mark.standard_promotion  # optax adam
 def test_entropy_collapse_and_fixes():
     n = exp.compute(exp.get_config(quick=True), progress=False)
+    exp.figure(dict(n), exp.get_config(quick=True)).savefig(io.BytesIO(), format="png")
     ent, logit = n["mean_attention_entropy"], n["max_attention_logit"]  # (arm, lr, seed)
     base, strong = 0, n["arms"].index("entropy λ=0.3")
     qk, sr = n["arms"].index("QK-layernorm"), n["arms"].index("σReparam")

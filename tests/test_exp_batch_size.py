@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 
 from jreg.experiments import batch_size
@@ -6,6 +8,7 @@ from jreg.experiments import batch_size
 def test_batch_size_quick():
     config = batch_size.get_config(quick=True)
     num = batch_size.compute(config, progress=False)
+    batch_size.figure(dict(num), config).savefig(io.BytesIO(), format="png")
     small, large = (num["per_batch_size"][str(b)] for b in config["batch_sizes"])
     # Fixed rate and epochs: the small batch fits the training set, generalizes better and
     # sits in a flatter region (smaller top Hessian eigenvalue) than the large batch.

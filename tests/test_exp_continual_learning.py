@@ -1,3 +1,5 @@
+import io
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -41,6 +43,7 @@ def test_summarize_average_and_forgetting():
 def test_continual_learning_quick():
     config = cl.get_config(quick=True)
     num = cl.compute(config, progress=False)
+    cl.figure(dict(num), config).savefig(io.BytesIO(), format="png")
     labs = ("split task-IL", "split class-IL", "permuted domain-IL")
     for lab in labs:
         e = num[lab]

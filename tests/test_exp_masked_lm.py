@@ -1,5 +1,7 @@
 """masked_lm at quick size: the rules train, and bert_mask applies the rule it is given."""
 
+import io
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +25,9 @@ def test_bert_mask_rule_fractions():
 @pytest.mark.standard_promotion  # optax adam
 def test_masked_lm_quick():
     n = exp.compute(exp.get_config(quick=True) | {"n_test": 128}, progress=False)
+    exp.figure(dict(n), exp.get_config(quick=True) | {"n_test": 128}).savefig(
+        io.BytesIO(), format="png"
+    )
     acc = n["masked_accuracy"]  # (rules, seeds)
     # every rule learns the chain beyond chance (1/20); the probe reads the next token
     assert acc.shape == (4, 2) and np.all(acc > 1.0 / exp.TOKENS)
