@@ -4,7 +4,7 @@ Both sides train the same thing: MNIST-1D (4,000 train, 15% of labels flipped), 
 40-h-h-10 (ReLU) for the 20 widths of ``jreg run double_descent``, SGD(0.01, momentum
 0.9), batch 100, one seed. PyTorch runs the way a researcher would write it: a Python
 loop over widths, a DataLoader-free loop over shuffled minibatches. jreg runs
-:func:`jreg.train.sweep` of a :class:`jreg.widths.Bucketed` family of padded MLPs (one
+:func:`jreg.widths.sweep_buckets` of a :class:`jreg.widths.Bucketed` family of padded MLPs (one
 compiled, vmapped program per width bucket, compilation included in its time and also
 reported on its own: tracing + lowering + XLA compilation, from ``jax.monitoring``). The
 same run measures a large matmul in both frameworks to say how far each program is from

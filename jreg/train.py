@@ -239,8 +239,8 @@ def sweep(
     """Train every (hyperparameter, seed) pair as one ``vmap``-ed, jit-compiled program.
 
     Args:
-      task: what to train (:class:`Task`, e.g. :func:`jreg.tasks.supervised`), or a
-        :class:`jreg.widths.Bucketed` family of padded tasks (swept bucket by bucket).
+      task: what to train (:class:`Task`, e.g. :func:`jreg.tasks.supervised`). A family
+        of padded widths is swept bucket by bucket by :func:`jreg.widths.sweep_buckets`.
       data: any pytree of arrays, shared by all configs (read by the stream and by
         ``task.evaluate``), e.g. ``{"train": {"x", "y"}, "test": {"x", "y"}}``.
       stream: the batch at each step (:mod:`jreg.streams`).
@@ -287,15 +287,11 @@ def sweep(
         (the step, (h, s), seed, hparams).
       ValueError: bad arguments, data the task rejects, unknown hyperparameters.
     """
-    from jreg import widths  # a Bucketed family is swept bucket by bucket
-
-    if isinstance(task, widths.Bucketed):
-        if checkpoint_dir is not None:
-            raise ValueError("checkpoint_dir is not supported for a Bucketed sweep yet.")
-        kw = dict(stream=stream, num_steps=num_steps, eval_every=eval_every, monitor=monitor)
-        kw.update(mode=mode, patience=patience, progress=progress, segments=segments)
-        kw.update(strategy=strategy, sharding=sharding)
-        return widths.sweep_buckets(task, data, hparams=hparams, seeds=seeds, **kw)
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"sweep needs a jreg.train.Task, got {type(task).__name__} (a width family: "
+            "jreg.widths.sweep_buckets)."
+        )
     _checks.check_choice("strategy", strategy, ("vmap", "map"))
     _checks.check_positive_int("checkpoint_every", checkpoint_every)
     seeds = _check_seeds(seeds)

@@ -6,8 +6,9 @@ and width becomes an ordinary swept hyperparameter. Padding everything to the la
 width would multiply the work (20 geometric widths from 2 to 300 padded to 300 cost ~8x
 the unpadded sum), so a :class:`Bucketed` task family is swept in buckets of similar
 sizes (:func:`bucket_widths`), each padded only to its own largest member.
-``jreg.train.sweep(Bucketed(...), ...)`` returns the usual :class:`jreg.train.Result`
-with leading ``(H, S)`` axes; states are zero-padded to the largest bucket's shapes.
+:func:`sweep_buckets` (a layer above :func:`jreg.train.sweep`) returns the usual
+:class:`jreg.train.Result` with leading ``(H, S)`` axes; states are zero-padded to the
+largest bucket's shapes.
 """
 
 from __future__ import annotations

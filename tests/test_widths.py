@@ -126,7 +126,7 @@ def test_bucketed_sweep_equals_separate_sweeps_per_width():
     assert family.buckets(ws, configs_per_width=4) == [[2, 3], [9, 10]]
     kw = dict(stream=streams.epochs(16), seeds=[0, 1], num_steps=12, eval_every=3, progress=False)
     hp = train.grid(learning_rate=[0.05, 0.2], width=ws)
-    res = train.sweep(family, data, hparams=hp, **kw)
+    res = widths.sweep_buckets(family, data, hparams=hp, **kw)
     assert res.history["test_loss"].shape == (8, 2, 4)
     assert res.state["params"][1]["w"].shape == (8, 2, 10, 10)
     for w in ws:  # one plain sweep per width, padded to exactly that width

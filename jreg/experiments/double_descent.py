@@ -107,7 +107,7 @@ def train_widths(config: dict, ds: dict, ws, *, noise_levels, progress: bool) ->
     """
     ws = np.asarray(ws)
     spe = config["n_train"] // config["batch_size"]
-    res = train.sweep(
+    res = widths.sweep_buckets(
         width_family(config),
         ds,
         stream=streams.epochs(config["batch_size"]),
