@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, penalties, plotting, streams, tasks, train, transformer
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Associative recall, 2-layer pre-LN transformer, Adam without warm-up at increasing "

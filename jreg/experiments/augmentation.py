@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, data, nets, plotting, schedules, streams, tasks, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "MNIST 1k, MLP 784-128-10, Adam: random ±1/±2-pixel shifts (p=0.5) vs none, and "

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, analysis, data, losses, nets, plotting, streams, tasks, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "MNIST-1D, MLP 40-128-128-10, SGD at a fixed rate and fixed epochs: test accuracy and "

@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, data, losses, metrics, nets, penalties, plotting, streams, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Split MNIST (5 two-class tasks; task- and class-incremental) and permuted MNIST "

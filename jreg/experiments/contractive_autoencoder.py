@@ -34,7 +34,7 @@ from jreg import (
     tasks,
     train,
 )
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "MNIST digits, sigmoid autoencoder 784-128-784: contractive penalty λ‖J‖²_F swept × "

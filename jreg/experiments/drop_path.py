@@ -17,7 +17,7 @@ import numpy as np
 import optax
 
 from jreg import data, nets, plotting, streams, tasks, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "MNIST-1D, residual MLP (16 blocks × 64, ReLU), Adam: drop-path with the linear depth "

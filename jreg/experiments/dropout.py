@@ -34,7 +34,7 @@ from jreg import (
     tasks,
     train,
 )
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Two moons (300 pts, noise 0.3, overlapping), MLP 2-96-96-2, Adam: dropout p=0 vs 0.4; "

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, analysis, data, nets, plotting, schedules, streams, tasks, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Fashion-MNIST (else MNIST) 1k, MLP 784-128-128-10, SGD: test-loss minimum, early "

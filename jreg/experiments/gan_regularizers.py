@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, data, metrics, models, penalties, plotting, streams, train, transforms
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 _pm = functools.partial(mean_std, fmt=".3g", std_fmt=".2g")
 

@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from jreg import data, nets, plotting, streams, tasks, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "MNIST-1D 4k, MLP 40-128-128-10 with batch norm, batch 512: ghost batch "

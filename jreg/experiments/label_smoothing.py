@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, data, metrics, nets, plotting, schedules, streams, tasks, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = "MNIST 1k, MLP 784-128-10, SGD: calibration (ECE, reliability) vs label smoothing ε."
 

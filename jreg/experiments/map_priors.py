@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jreg import _checks, linear, metrics, penalties, plotting, streams, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "MAP under a Gaussian prior = ridge (λ = σ²/τ²) = posterior mean; under a Laplace "

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, data, linear, metrics, plotting, streams, tasks, train, transformer
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Masked-token training of a 2-layer transformer on Markov-chain sequences with the BERT "

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jreg import _checks, plotting, streams, svm, train
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Full-batch GD on the logistic loss, separable 2-D data, no bias: w(t)/‖w(t)‖ "

@@ -31,6 +31,7 @@ import numpy as np
 
 import jreg
 from jreg import _checks, experiments, runtime, train
+from jreg.experiments.kit import mean_std  # noqa: F401 (kept importable from here)
 
 
 def to_json(x):
@@ -45,20 +46,6 @@ def to_json(x):
     if isinstance(x, float) and not np.isfinite(x):
         return str(x)
     return x
-
-
-def mean_std(x, fmt: str = ".4f", std_fmt: str | None = None) -> str:
-    """``"mean ± std"`` over every entry of ``x`` (e.g. seeds), for headline tables.
-
-    Args:
-      x: array-like of any shape.
-      fmt: format spec of the mean (and of the std unless ``std_fmt`` is given).
-      std_fmt: format spec of the standard deviation.
-    """
-    x = np.asarray(x, np.float64)
-    if x.size == 1:  # one seed: no spread to show
-        return f"{x.mean():{fmt}}"
-    return f"{x.mean():{fmt}} ± {x.std():{std_fmt or fmt}}"
 
 
 def _fmt(v) -> str:

@@ -28,7 +28,7 @@ from sklearn.metrics import r2_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from jreg import _checks, data, linear, metrics, plotting
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Viral escape (synthetic DMS, 40 sites × 19 substitutions): ridge, lasso, elastic net "

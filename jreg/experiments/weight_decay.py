@@ -34,7 +34,7 @@ from jreg import (
     train,
     transforms,
 )
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 DESCRIPTION = (
     "Two moons (250 pts, 10% flipped labels), MLP 2-64-64-2, SGD: L2 vs L1 (loss) vs "

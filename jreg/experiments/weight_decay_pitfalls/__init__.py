@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from jreg import data, plotting, tasks
-from jreg.experiments.runner import mean_std
+from jreg.experiments.kit import mean_std
 
 from . import adam, batch_norm, bias_regime, dead_relu, rescaling
 from .batch_norm import scale_invariance

@@ -16,18 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import _checks, data, models, streams, tasks, train
+from jreg import _checks, data, models, rescaling, streams, tasks, train
 
 from .bias_regime import model
 from .dead_relu import eval_every, sgdw_bias_switch
-
-
-def rescale(params, layer: int, c):
-    """Multiply layer ``layer``'s ``w, b`` by ``c`` and the next layer's ``w`` by ``1/c``."""
-    out = list(params)
-    out[layer] = {"w": params[layer]["w"] * c, "b": params[layer]["b"] * c}
-    out[layer + 1] = {**params[layer + 1], "w": params[layer + 1]["w"] / c}
-    return out
 
 
 def invariance(params, x: jax.Array, scales) -> dict:
@@ -36,7 +28,7 @@ def invariance(params, x: jax.Array, scales) -> dict:
     base = f(params)
     rel = lambda p: float(jnp.max(jnp.abs(f(p) - base)) / jnp.max(jnp.abs(base)))
     return {
-        f"layer {i}, c={c:g}": rel(rescale(params, i, c))
+        f"layer {i}, c={c:g}": rel(rescaling.rescale_layer(params, i, c))
         for i in range(len(params) - 1)
         for c in scales
     }
