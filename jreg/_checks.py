@@ -108,19 +108,6 @@ def check_labels(name: str, y: Any, num_classes: int | None = None) -> None:
         )
 
 
-def check_xy(x: Any, y: Any, *, prefix: str = "") -> None:
-    """``x`` of shape (N, ...) finite, ``y`` of shape (N,) with integer labels."""
-    xs, ys = np.shape(x), np.shape(y)
-    if len(xs) < 2:
-        raise ValueError(f"{prefix}x must have shape (N, features...), got {xs}.")
-    if len(ys) != 1:
-        raise ValueError(f"{prefix}y must have shape (N,), got {ys}.")
-    if xs[0] != ys[0]:
-        raise ValueError(f"{prefix}x has {xs[0]} examples but {prefix}y has {ys[0]}.")
-    check_finite(f"{prefix}x", x)
-    check_labels(f"{prefix}y", y)
-
-
 def check_choice(name: str, value: str, choices) -> None:
     """Raise ``ValueError`` naming the available options."""
     if value not in choices:

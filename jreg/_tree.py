@@ -36,7 +36,7 @@ def _total(terms: list[jax.Array]) -> jax.Array:
     return functools.reduce(operator.add, [t.astype(dtype) for t in terms])
 
 
-def _masked_leaves(params: PyTree, mask: Mask) -> list[Any]:
+def masked_leaves(params: PyTree, mask: Mask) -> list[Any]:
     """The leaves of ``params`` whose (static) mask entry is True."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
     if mask is None:

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jreg import _checks
-from jreg.penalties import Mask, _masked_leaves
+from jreg._tree import masked_leaves
+from jreg.penalties import Mask
 
 PyTree = Any
 
@@ -229,7 +230,7 @@ def weight_sparsity(params: PyTree, tol: float = 1e-3, mask: Mask = None) -> jax
       Scalar float32 in ``[0, 1]``.
     """
     _checks.check_nonnegative("tol", tol)
-    leaves = _masked_leaves(params, mask)
+    leaves = masked_leaves(params, mask)
     total = sum(int(np.size(w)) for w in leaves)
     if total == 0:
         raise ValueError("weight_sparsity: the mask selects no parameters.")
@@ -249,7 +250,7 @@ def count_zeros(params: PyTree, mask: Mask = None) -> jax.Array:
     Returns:
       Scalar int32.
     """
-    leaves = _masked_leaves(params, mask)
+    leaves = masked_leaves(params, mask)
     return jnp.asarray(
         sum(jnp.sum(jnp.asarray(w) == 0, dtype=jnp.int32) for w in leaves), jnp.int32
     )

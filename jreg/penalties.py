@@ -51,12 +51,12 @@ __all__ = [
 
 from jreg._tree import (  # noqa: E402
     _check_nonnegative_tree,
-    _masked_leaves,
     _normalize,
     _paired_leaves,
     _safe_norm_sq_to_norm,
     _total,
     _upcast,
+    masked_leaves,
 )
 
 # ----------------------------------------------------------------------------- norms
@@ -77,7 +77,7 @@ def l2(params: PyTree, mask: Mask = None) -> jax.Array:
       Scalar array (float32 for 16-bit or integer leaves).
     """
     _checks.check_finite("params", params)
-    return _total([jnp.sum(jnp.square(_upcast(w))) for w in _masked_leaves(params, mask)])
+    return _total([jnp.sum(jnp.square(_upcast(w))) for w in masked_leaves(params, mask)])
 
 
 def l1(params: PyTree, mask: Mask = None) -> jax.Array:
@@ -94,7 +94,7 @@ def l1(params: PyTree, mask: Mask = None) -> jax.Array:
       Scalar array.
     """
     _checks.check_finite("params", params)
-    return _total([jnp.sum(jnp.abs(_upcast(w))) for w in _masked_leaves(params, mask)])
+    return _total([jnp.sum(jnp.abs(_upcast(w))) for w in masked_leaves(params, mask)])
 
 
 def elastic_net(params: PyTree, l1_ratio: float | jax.Array, mask: Mask = None) -> jax.Array:
@@ -401,7 +401,7 @@ def spectral_penalty(
     """
     _checks.check_positive_int("num_iters", num_iters)
     _checks.check_finite("params", params)
-    mats = [_as_matrix(w) for w in _masked_leaves(params, mask) if np.ndim(w) >= 2]
+    mats = [_as_matrix(w) for w in masked_leaves(params, mask) if np.ndim(w) >= 2]
     keys = [None] * len(mats) if key is None else list(jax.random.split(key, max(len(mats), 1)))
     terms = []
     for w, k in zip(mats, keys, strict=False):

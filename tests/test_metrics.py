@@ -150,3 +150,14 @@ def test_mode_coverage_hand_computed(maybe_jit):
     assert np.isnan(float(M.mode_coverage(samples[3:4], centers, 1.0)["kl"]))
     with pytest.raises(ValueError, match="std must be finite and > 0"):
         M.mode_coverage(samples, centers, 0.0)
+
+
+def test_margins_closed_form():
+    from jreg import analysis
+
+    logits = np.array([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0], [1.0, 1.0, 0.0]], np.float32)
+    labels = np.array([0, 2, 1], np.int32)
+    # z_y - max_{k != y} z_k: 2 - 0.5, 1 - 3, 1 - 1 (a tie is a zero margin)
+    np.testing.assert_allclose(np.asarray(analysis.margins(logits, labels)), [1.5, -2.0, 0.0])
+    with pytest.raises(ValueError, match="outside"):
+        analysis.margins(logits, np.array([0, 3, 1], np.int32))
