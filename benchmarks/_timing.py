@@ -58,7 +58,23 @@ def small_matmul_gflops_jax(m: int = 100, k: int = 300, n: int = 300, reps: int 
     return 20 * 2 * m * k * n / best_seconds(lambda: f().block_until_ready(), reps) / 1e9
 
 
+def torch_device(torch) -> str:
+    """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"`` (the torch arms run there)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_sync(torch) -> None:
+    """Wait for queued GPU work (a no-op on CPU), so wall times are complete."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def matmul_gflops_torch(torch, n: int = 2048, reps: int = 20) -> float:
-    """Same measurement in PyTorch."""
-    a = torch.ones((n, n))
-    return 2 * n**3 / best_seconds(lambda: a @ a, reps) / 1e9
+    """Same measurement in PyTorch, on its device."""
+    a = torch.ones((n, n), device=torch_device(torch))
+
+    def run():
+        a @ a
+        torch_sync(torch)
+
+    return 2 * n**3 / best_seconds(run, reps) / 1e9

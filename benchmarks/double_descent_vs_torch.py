@@ -41,6 +41,8 @@ from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a s
     matmul_gflops_jax,
     matmul_gflops_torch,
     small_matmul_gflops_jax,
+    torch_device,
+    torch_sync,
 )
 
 from jreg import widths
@@ -56,9 +58,11 @@ def train_flops(ws, n_train: int, batch: int, epochs: int) -> float:
 
 def run_torch(torch, ds, ws, *, epochs: int, batch: int, seed: int = 0) -> tuple[float, list]:
     """Train each width on the noisy labels in a PyTorch eager loop; (seconds, test errors)."""
-    x, xt = torch.as_tensor(ds["train"]["x"]), torch.as_tensor(ds["test"]["x"])
-    y_noisy = torch.as_tensor(ds["train"]["y_noisy"], dtype=torch.long)
-    yt = torch.as_tensor(ds["test"]["y"], dtype=torch.long)
+    dev = torch_device(torch)
+    x = torch.as_tensor(ds["train"]["x"], device=dev)
+    xt = torch.as_tensor(ds["test"]["x"], device=dev)
+    y_noisy = torch.as_tensor(ds["train"]["y_noisy"], dtype=torch.long, device=dev)
+    yt = torch.as_tensor(ds["test"]["y"], dtype=torch.long, device=dev)
     errors = []
     start = time.perf_counter()
     for w in ws:
@@ -69,11 +73,11 @@ def run_torch(torch, ds, ws, *, epochs: int, batch: int, seed: int = 0) -> tuple
             torch.nn.Linear(w, w),
             torch.nn.ReLU(),
             torch.nn.Linear(w, 10),
-        )
+        ).to(dev)
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         n = x.shape[0]
         for _ in range(epochs):
-            perm = torch.randperm(n)
+            perm = torch.randperm(n, device=dev)
             for i in range(n // batch):
                 idx = perm[i * batch : (i + 1) * batch]
                 opt.zero_grad()
@@ -82,6 +86,7 @@ def run_torch(torch, ds, ws, *, epochs: int, batch: int, seed: int = 0) -> tuple
                 opt.step()
         with torch.no_grad():
             errors.append(float((net(xt).argmax(-1) != yt).float().mean()))
+    torch_sync(torch)
     return time.perf_counter() - start, errors
 
 

@@ -52,6 +52,8 @@ from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a s
     COMPILE_SECONDS,
     matmul_gflops_jax,
     matmul_gflops_torch,
+    torch_device,
+    torch_sync,
 )
 
 from jreg import data, nets, streams, tasks, train
@@ -94,10 +96,11 @@ def run_torch(torch, ds: dict, *, seeds: int, epochs: int) -> tuple[float, np.nd
     from torch import nn
     from torch.func import functional_call, grad, stack_module_state
 
-    x = torch.as_tensor(ds["train"]["x"])
-    y = torch.as_tensor(ds["train"]["y"], dtype=torch.long)
-    xt = torch.as_tensor(ds["test"]["x"])
-    yt = torch.as_tensor(ds["test"]["y"], dtype=torch.long)
+    dev = torch_device(torch)
+    x = torch.as_tensor(ds["train"]["x"], device=dev)
+    y = torch.as_tensor(ds["train"]["y"], dtype=torch.long, device=dev)
+    xt = torch.as_tensor(ds["test"]["x"], device=dev)
+    yt = torch.as_tensor(ds["test"]["y"], dtype=torch.long, device=dev)
     n = x.shape[0]
     start = time.perf_counter()
     torch.manual_seed(0)
@@ -108,7 +111,7 @@ def run_torch(torch, ds: dict, *, seeds: int, epochs: int) -> tuple[float, np.nd
             layers += [nn.Linear(i, o), nn.ReLU()]
         return nn.Sequential(*layers[:-1])
 
-    nets_ = [make_mlp() for _ in range(seeds)]  # each seed its own default nn.Linear init
+    nets_ = [make_mlp().to(dev) for _ in range(seeds)]  # each seed its own default nn.Linear init
     params, buffers = stack_module_state(nets_)
     params = {k: v.detach() for k, v in params.items()}
     base = copy.deepcopy(nets_[0]).to("meta")
@@ -121,7 +124,7 @@ def run_torch(torch, ds: dict, *, seeds: int, epochs: int) -> tuple[float, np.nd
     gens = [torch.Generator().manual_seed(s) for s in range(seeds)]
     with torch.no_grad():
         for _ in range(epochs):
-            idx = torch.stack([torch.randperm(n, generator=g) for g in gens])  # (S, N)
+            idx = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)  # (S, N)
             for i in range(STEPS_PER_EPOCH):
                 bi = idx[:, i * BATCH : (i + 1) * BATCH]  # (S, B)
                 g = grads_fn(params, buffers, x[bi], y[bi])
@@ -129,7 +132,8 @@ def run_torch(torch, ds: dict, *, seeds: int, epochs: int) -> tuple[float, np.nd
                     m = momenta[k].mul_(MOMENTUM).add_(g[k])
                     p.add_(m, alpha=-LR)
         logits = torch.vmap(lambda p, b: functional_call(base, (p, b), (xt,)))(params, buffers)
-        acc = (logits.argmax(-1) == yt).float().mean(-1).numpy()
+        acc = (logits.argmax(-1) == yt).float().mean(-1).cpu().numpy()
+    torch_sync(torch)
     return time.perf_counter() - start, acc
 
 
