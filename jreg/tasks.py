@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jreg import _checks, losses, metrics, nets, penalties
-from jreg.train import Task
+from jreg.train import NONNEGATIVE, UNIT_INTERVAL, Task
 
 PyTree = Any
 Penalty = Callable[[PyTree, dict, dict], jax.Array]
@@ -221,4 +221,8 @@ def supervised(
                         y = np.asarray(data[split][name_])
                         _checks.check_labels(f"{split} {name_}", y.reshape(-1), k)
 
-    return Task(init, step, evaluate, declared, check, name)
+    bounds = {k: NONNEGATIVE for k in regularizers}
+    bounds |= {k: NONNEGATIVE for k in ("learning_rate", "lr", "lr0") if k in declared}
+    rates = ("label_smoothing", "dropout_rate", "drop_path_rate", "shift_p")
+    bounds |= {k: UNIT_INTERVAL for k in rates if k in declared}
+    return Task(init, step, evaluate, declared, check, name, bounds)

@@ -45,9 +45,9 @@ from jreg.streams import Stream
 PyTree = Any
 HParams = Mapping[str, Any]
 
-#: Hyperparameter names whose values must be >= 0, or in [0, 1).
-NONNEGATIVE = ("weight_decay", "l1", "l2", "learning_rate", "lr", "lr0", "lam", "gamma")
-UNIT_INTERVAL = ("label_smoothing", "dropout_rate", "drop_path_rate", "shift_p")
+#: Common bounds, for a task's ``bounds``: ``(low, high)`` means ``low <= value < high``.
+NONNEGATIVE = (0.0, None)
+UNIT_INTERVAL = (0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -70,6 +70,10 @@ class Task:
       check: optional host-side ``data -> None`` that raises on bad data before training
         (labels out of range, NaN inputs).
       name: short description (recorded in checkpoints).
+      bounds: allowed values of declared hyperparameters, ``{name: (low, high)}``
+        meaning ``low <= value < high`` (None: unbounded), e.g. :data:`NONNEGATIVE` for
+        strengths and learning rates, :data:`UNIT_INTERVAL` for rates; checked before
+        training.
     """
 
     init: Callable[[jax.Array, HParams], PyTree]
@@ -78,6 +82,9 @@ class Task:
     hparams: Mapping[str, float] = dataclasses.field(default_factory=dict)
     check: Callable[[PyTree], None] | None = None
     name: str = "task"
+    bounds: Mapping[str, tuple[float | None, float | None]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 @jax.tree_util.register_dataclass
@@ -151,10 +158,10 @@ def resolve_hparams(task: Task, given: Mapping | None) -> tuple[tuple, dict, int
     for name, value in given.items():
         arr = np.broadcast_to(np.asarray(value), (h,))
         _checks.check_finite(f"hyperparameter {name!r}", arr)
-        if name in NONNEGATIVE:
-            _checks.check_nonnegative(name, arr)
-        if name in UNIT_INTERVAL:
-            _checks.check_unit_interval(name, arr)
+        low, high = task.bounds.get(name, (None, None))
+        if (low is not None and np.any(arr < low)) or (high is not None and np.any(arr >= high)):
+            where = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'})"
+            raise ValueError(f"{name} must lie in {where}, got {value!r}.")
         floating = not np.issubdtype(arr.dtype, np.integer)
         swept[name] = jnp.asarray(arr, jnp.float32 if floating else jnp.int32)
     static = tuple(sorted((k, v) for k, v in task.hparams.items() if k not in given))

@@ -245,7 +245,8 @@ def continual_task(
         }
 
     hparams = {"anchor_l2": 0.0, "ewc": 0.0, "online_ewc": 0.0}
-    return train.Task(init, step, evaluate, hparams, name="continual")
+    bounds = {k: train.NONNEGATIVE for k in hparams}
+    return train.Task(init, step, evaluate, hparams, name="continual", bounds=bounds)
 
 
 def _arms(strengths) -> tuple[list[tuple[str, float]], dict]:

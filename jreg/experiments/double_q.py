@@ -143,7 +143,10 @@ def maximization_bias_task(num_b_actions: int) -> train.Task:
         "reward_mean": -0.1,
         "reward_std": 1.0,
     }
-    return train.Task(init, step, evaluate, hparams, name=f"maximization_bias(N={num_b_actions})")
+    bounds = {"epsilon": (0.0, 1.0 + 1e-9), "learning_rate": train.NONNEGATIVE}
+    bounds |= {"gamma": (0.0, 1.0 + 1e-9), "reward_std": train.NONNEGATIVE}
+    name = f"maximization_bias(N={num_b_actions})"
+    return train.Task(init, step, evaluate, hparams, name=name, bounds=bounds)
 
 
 # ----------------------------------------------------------------------------- experiment

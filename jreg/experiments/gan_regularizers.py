@@ -162,7 +162,8 @@ def make_task(config: dict, family: str, mixture: str) -> tuple[train.Task, stre
         return {"real": real, "z": jax.random.normal(kz, (n_critic + 1, b, lat))}
 
     hparams = {"r1": {"gamma": 0.0}, "wgan_gp": {"lam": 10.0}, "sn": {"max_norm": 1.0}}[family]
-    task = train.Task(init, step, evaluate, hparams=hparams, name=f"gan_{family}")
+    bounds = {k: train.NONNEGATIVE for k in hparams}
+    task = train.Task(init, step, evaluate, hparams, name=f"gan_{family}", bounds=bounds)
     return task, streams.generated(batches, name=f"{mixture}_{family}")
 
 
@@ -247,7 +248,8 @@ def dirac_task(config: dict) -> train.Task:
 
     evaluate = lambda state, data_, hp: dict(state)
     hparams = {"gamma": 0.0, "lam": 0.0, "wgan": 0.0}
-    return train.Task(init, step, evaluate, hparams=hparams, name="dirac_gan")
+    bounds = {k: train.NONNEGATIVE for k in ("gamma", "lam")}
+    return train.Task(init, step, evaluate, hparams, name="dirac_gan", bounds=bounds)
 
 
 def run_dirac(config: dict) -> dict:

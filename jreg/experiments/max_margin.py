@@ -134,7 +134,8 @@ def logistic_task(w0: np.ndarray) -> train.Task:
         }
 
     hparams = {"dataset": 0, "learning_rate": 1.0}
-    return train.Task(init, step, evaluate, hparams, name="logistic_gd")
+    bounds = {"learning_rate": train.NONNEGATIVE}
+    return train.Task(init, step, evaluate, hparams, name="logistic_gd", bounds=bounds)
 
 
 def log_checkpoints(num_steps: int, num: int, every: int = 1) -> np.ndarray:
