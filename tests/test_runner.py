@@ -354,6 +354,7 @@ def test_resume_continues_from_checkpoints(tmp_path):
     b = json.loads((tmp_path / "o2" / "fake.json").read_text())["numbers"]
     assert a == b
     assert not ckpt.exists()  # removed after a completed run
+    assert not (out / ".checkpoints").exists()  # and the emptied parent too
 
 
 def test_release_memory_drops_compiled_sweeps():

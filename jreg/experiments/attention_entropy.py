@@ -74,6 +74,9 @@ def get_config(quick: bool = False) -> dict:
         "eval_every": 20 if quick else 15,
         "n_test": 64 if quick else 256,
         "spike_factor": 1.5,  # an evaluation whose loss exceeds this × the best so far
+        # configs per compiled call sized to this many MiB (train.sweep's memory_budget;
+        # 0: all 90 in one call)
+        "memory_budget_mib": 0,
     }
 
 
@@ -127,6 +130,7 @@ def compute(config: dict, *, progress: bool = True) -> dict:
         num_steps=config["num_steps"],
         eval_every=config["eval_every"],
         progress=progress,
+        memory_budget=config["memory_budget_mib"] * 2**20 or None,
     )
     shape = (len(arms), len(lrs), *np.shape(res.history["step"])[1:])
     h = {k: np.asarray(v).reshape(shape) for k, v in res.history.items()}  # (A, R, S, T)
