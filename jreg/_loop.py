@@ -14,8 +14,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jreg import _checks
+from jreg import _checks, _layout, checkpoint
 from jreg.streams import Stream
 
 PyTree = Any
@@ -219,3 +220,76 @@ def _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress
         if num_periods % d == 0 and num_periods // d <= max(1, segments)
     )
     return _Plan(num_steps, eval_every, block, monitor, mode, patience, pps, num_periods // pps)
+
+
+def run_chunk(task, stream, plan, static, mesh, programs, hp, sd, data, flat, folder, every, bar):
+    """Train one chunk of configs (one compiled program) from its latest checkpoint.
+
+    Calls the segment program once per host segment, updates ``bar``, raises
+    :class:`NonFinite` on NaN/inf, stops when every config has early-stopped, and saves
+    the carry to ``folder`` (orbax) every ``every`` segments and at the end.
+
+    Returns:
+      ``(state, best_state, history, best_step, stop_step)``, config-sharded on devices.
+    """
+    segment, init = programs
+    idx, flat_hp, flat_seeds = flat
+    carry, chunks, start = init(hp, sd), [], 0
+    concat = _layout.concat_program(mesh)
+    description = None
+    if folder is not None:
+        fingerprints = [
+            checkpoint.fingerprint(init, hp, sd),
+            checkpoint.fingerprint(segment, carry, hp, sd, data, jnp.asarray(0)),
+        ]
+        chunk_hp = {k: v[idx] for k, v in flat_hp.items()}
+        description = checkpoint.describe_run(
+            task, stream, plan, static, chunk_hp, flat_seeds[idx], data, fingerprints
+        )
+        one = jax.eval_shape(segment, carry, hp, sd, data, jnp.asarray(0))[1]
+        shardings = jax.tree.map(lambda x: x.sharding, carry)
+        per_config = jax.tree.leaves(shardings)[0]
+        like = lambda done: (
+            jax.tree.map(
+                lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), carry, shardings
+            ),
+            jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(
+                    (x.shape[0], done * plan.periods_per_segment) + x.shape[2:],
+                    x.dtype,
+                    sharding=per_config,
+                ),
+                one,
+            ),
+        )
+        restored = checkpoint.restore(folder, like, description)
+        if restored is not None:
+            start, (carry, history) = restored
+            chunks = [history] if start else []
+    steps_per_segment = plan.periods_per_segment * plan.eval_every
+    bar.update(start * steps_per_segment)
+    for seg in range(start, plan.num_segments):
+        carry, hist = segment(carry, hp, sd, data, jnp.asarray(seg * plan.periods_per_segment))
+        chunks.append(hist)
+        bar.update(steps_per_segment)
+        nan_step = _layout.host(carry.nan_step)
+        if np.any(nan_step >= 0):
+            raise NonFinite(nan_step)
+        done = plan.patience is not None and bool(np.all(_layout.host(carry.stopped)))
+        last = seg + 1 == plan.num_segments
+        if folder is not None and ((seg + 1) % every == 0 or done or last):
+            chunks = [concat(*chunks)]
+            checkpoint.save(folder, seg + 1, (carry, chunks[0]), description)
+        if done:
+            bar.update((plan.num_segments - seg - 1) * steps_per_segment)
+            break
+    best = carry.best_state if plan.monitor is not None else carry.state
+    return carry.state, best, concat(*chunks), carry.best_step, carry.stop_step
+
+
+class NonFinite(Exception):
+    """A chunk met NaN/inf; ``nan_step`` per config (-1: finite), for the report."""
+
+    def __init__(self, nan_step):
+        super().__init__("non-finite")
+        self.nan_step = nan_step

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jreg import _checks, _layout, checkpoint
+from jreg import _checks, _layout, _loop
 from jreg._loop import _compiled, _plan
 from jreg.streams import Stream
 
@@ -368,81 +368,16 @@ def sweep(
         hp, sd = configs(idx)
         real = min(chunk, num_configs - first)
         try:
-            res = _run_chunk(
+            res = Result(*_loop.run_chunk(
                 task, stream, plan, static, mesh, (segment, init), hp, sd, data,
                 (idx, flat_hp, flat_seeds), folder, checkpoint_every, bar,
-            )  # fmt: skip
-        except _NonFinite as e:  # report the chunk's first non-finite config
+            ))  # fmt: skip
+        except _loop.NonFinite as e:  # report the chunk's first non-finite config
             bar.close()
             _raise_nan(e.nan_step[:real], first, swept, seeds, s)
         parts.append(_layout.to_host(res, real))
     bar.close()
     return _layout.join_on_host(parts, (h, s))
-
-
-def _run_chunk(task, stream, plan, static, mesh, programs, hp, sd, data, flat, folder, every, bar):
-    """Train one chunk of configs (one compiled program); its :class:`Result`, on devices."""
-    segment, init = programs
-    idx, flat_hp, flat_seeds = flat
-    carry, chunks, start = init(hp, sd), [], 0
-    concat = _layout.concat_program(mesh)
-    description = None
-    if folder is not None:
-        fingerprints = [
-            checkpoint.fingerprint(init, hp, sd),
-            checkpoint.fingerprint(segment, carry, hp, sd, data, jnp.asarray(0)),
-        ]
-        chunk_hp = {k: v[idx] for k, v in flat_hp.items()}
-        description = checkpoint.describe_run(
-            task, stream, plan, static, chunk_hp, flat_seeds[idx], data, fingerprints
-        )
-        one = jax.eval_shape(segment, carry, hp, sd, data, jnp.asarray(0))[1]
-        shardings = jax.tree.map(lambda x: x.sharding, carry)
-        per_config = jax.tree.leaves(shardings)[0]
-        like = lambda done: (
-            jax.tree.map(
-                lambda x, sh: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sh), carry, shardings
-            ),
-            jax.tree.map(
-                lambda x: jax.ShapeDtypeStruct(
-                    (x.shape[0], done * plan.periods_per_segment) + x.shape[2:],
-                    x.dtype,
-                    sharding=per_config,
-                ),
-                one,
-            ),
-        )
-        restored = checkpoint.restore(folder, like, description)
-        if restored is not None:
-            start, (carry, history) = restored
-            chunks = [history] if start else []
-    steps_per_segment = plan.periods_per_segment * plan.eval_every
-    bar.update(start * steps_per_segment)
-    for seg in range(start, plan.num_segments):
-        carry, hist = segment(carry, hp, sd, data, jnp.asarray(seg * plan.periods_per_segment))
-        chunks.append(hist)
-        bar.update(steps_per_segment)
-        nan_step = _layout.host(carry.nan_step)
-        if np.any(nan_step >= 0):
-            raise _NonFinite(nan_step)
-        done = plan.patience is not None and bool(np.all(_layout.host(carry.stopped)))
-        last = seg + 1 == plan.num_segments
-        if folder is not None and ((seg + 1) % every == 0 or done or last):
-            chunks = [concat(*chunks)]
-            checkpoint.save(folder, seg + 1, (carry, chunks[0]), description)
-        if done:
-            bar.update((plan.num_segments - seg - 1) * steps_per_segment)
-            break
-    best = carry.best_state if plan.monitor is not None else carry.state
-    return Result(carry.state, best, concat(*chunks), carry.best_step, carry.stop_step)
-
-
-class _NonFinite(Exception):
-    """A chunk met NaN/inf; ``nan_step`` per config (-1: finite), for the report."""
-
-    def __init__(self, nan_step):
-        super().__init__("non-finite")
-        self.nan_step = nan_step
 
 
 def fit(
