@@ -105,9 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.cmd == "list":
-        for name in experiments.available():
-            tag = "" if name in experiments.CLASSIC else "  [--all]"
-            print(f"{name:26s} {experiments.get(name).DESCRIPTION}{tag}")
+        try:
+            for name in experiments.available():
+                tag = "" if name in experiments.CLASSIC else "  [--all]"
+                print(f"{name:26s} {experiments.get(name).DESCRIPTION}{tag}", flush=True)
+        except BrokenPipeError:  # `jreg list | head`: the reader left; not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     parser = getattr(args, "sub", parser)  # `jreg run`'s own usage in its errors
     names = _names(args, parser)

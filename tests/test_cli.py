@@ -59,3 +59,20 @@ def test_unwritable_cache_dir_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0, out.stderr
     assert "compilation cache folder" in out.stderr and "JREG_CACHE_DIR" in out.stderr
+
+
+def test_list_into_a_closed_pipe_is_quiet():
+    """`jreg list | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jreg", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+    )
+    proc.stdout.close()  # the reader is gone before the first line (like `head` exiting)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
