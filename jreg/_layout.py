@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jreg import _tree
+
 CFG = jax.sharding.PartitionSpec("cfg")
 
 
@@ -70,10 +72,6 @@ def put(x, mesh, split: bool) -> jax.Array:
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
 
-def is_key(x) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def host(x) -> np.ndarray:
     """The whole of a (config-sharded) array on the host, without a device collective."""
     if x.is_fully_addressable:
@@ -92,7 +90,7 @@ def to_host(tree, num: int):
     def one(x):
         if x is None:
             return None
-        if is_key(x):
+        if _tree.is_key(x):
             return _HostKeys(host(jax.random.key_data(x))[:num], jax.random.key_impl(x))
         return host(x)[:num]
 

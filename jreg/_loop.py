@@ -222,30 +222,21 @@ def _plan(stream, data, num_steps, eval_every, monitor, mode, patience, progress
     return _Plan(num_steps, eval_every, block, monitor, mode, patience, pps, num_periods // pps)
 
 
-def run_chunk(task, stream, plan, static, mesh, programs, hp, sd, data, flat, folder, every, bar):
+def run_chunk(plan, mesh, programs, hp, sd, data, folder, description, every, bar):
     """Train one chunk of configs (one compiled program) from its latest checkpoint.
 
     Calls the segment program once per host segment, updates ``bar``, raises
     :class:`NonFinite` on NaN/inf, stops when every config has early-stopped, and saves
-    the carry to ``folder`` (orbax) every ``every`` segments and at the end.
+    the carry to ``folder`` (orbax, checked against ``description`` on restore) every
+    ``every`` segments and at the end.
 
     Returns:
       ``(state, best_state, history, best_step, stop_step)``, config-sharded on devices.
     """
     segment, init = programs
-    idx, flat_hp, flat_seeds = flat
     carry, chunks, start = init(hp, sd), [], 0
     concat = _layout.concat_program(mesh)
-    description = None
     if folder is not None:
-        fingerprints = [
-            checkpoint.fingerprint(init, hp, sd),
-            checkpoint.fingerprint(segment, carry, hp, sd, data, jnp.asarray(0)),
-        ]
-        chunk_hp = {k: v[idx] for k, v in flat_hp.items()}
-        description = checkpoint.describe_run(
-            task, stream, plan, static, chunk_hp, flat_seeds[idx], data, fingerprints
-        )
         one = jax.eval_shape(segment, carry, hp, sd, data, jnp.asarray(0))[1]
         shardings = jax.tree.map(lambda x: x.sharding, carry)
         per_config = jax.tree.leaves(shardings)[0]

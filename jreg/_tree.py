@@ -36,6 +36,11 @@ def _total(terms: list[jax.Array]) -> jax.Array:
     return functools.reduce(operator.add, [t.astype(dtype) for t in terms])
 
 
+def is_key(x) -> bool:
+    """True for a typed PRNG key array (or its ``ShapeDtypeStruct``)."""
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def masked_leaves(params: PyTree, mask: Mask) -> list[Any]:
     """The leaves of ``params`` whose (static) mask entry is True."""
     leaves, treedef = jax.tree_util.tree_flatten(params)

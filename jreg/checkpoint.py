@@ -22,6 +22,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jreg import _tree
+
 PyTree = Any
 
 
@@ -32,15 +34,13 @@ def _manager(directory: str):
     return ocp, ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
-def _is_key(x) -> bool:
-    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _arrays(tree: PyTree) -> dict[str, jax.Array]:
     """The leaves by index, keys as key data; sharded arrays stay sharded (orbax writes
     each process's own shards: no host copy of what other processes hold)."""
     leaves = jax.tree.leaves(tree)
-    return {f"{i:05d}": jax.random.key_data(x) if _is_key(x) else x for i, x in enumerate(leaves)}
+    return {
+        f"{i:05d}": jax.random.key_data(x) if _tree.is_key(x) else x for i, x in enumerate(leaves)
+    }
 
 
 def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
@@ -133,8 +133,8 @@ def _restore_step(ocp, mngr, step, like, config, directory):
     key_shape = jax.random.key_data(jax.random.key(0)).shape
     abstract = {
         f"{i:05d}": jax.ShapeDtypeStruct(
-            x.shape + (key_shape if _is_key(x) else ()),
-            np.uint32 if _is_key(x) else x.dtype,
+            x.shape + (key_shape if _tree.is_key(x) else ()),
+            np.uint32 if _tree.is_key(x) else x.dtype,
             sharding=getattr(x, "sharding", None),
         )
         for i, x in enumerate(leaves)
@@ -143,7 +143,7 @@ def _restore_step(ocp, mngr, step, like, config, directory):
         "leaves"
     ]
     out = [
-        jax.random.wrap_key_data(got[f"{i:05d}"]) if _is_key(x) else got[f"{i:05d}"]
+        jax.random.wrap_key_data(got[f"{i:05d}"]) if _tree.is_key(x) else got[f"{i:05d}"]
         for i, x in enumerate(leaves)
     ]
     return jax.tree.unflatten(treedef, out)
@@ -159,7 +159,7 @@ def fingerprint(fun, *args) -> str:
     digest = hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", str(traced.jaxpr)).encode())
     for c in traced.jaxpr.consts:
         if hasattr(c, "shape"):
-            arr = jax.random.key_data(c) if _is_key(c) else c
+            arr = jax.random.key_data(c) if _tree.is_key(c) else c
             digest.update(np.ascontiguousarray(np.asarray(arr)).tobytes())
         else:
             digest.update(repr(c).encode())
@@ -176,13 +176,13 @@ def data_digest(data) -> str:
     return digest.hexdigest()[:16]
 
 
-def describe_run(task, stream, plan, static, hparams, seeds, data, programs) -> dict:
+def describe_run(task, stream, plan, static, hparams, seeds, data, digest, programs) -> dict:
     """JSON description of a run (what a checkpoint must match to be resumed).
 
     Args:
       task, stream, plan, static: the sweep's task, stream, loop plan, unswept hparams.
       hparams: swept values per config; seeds: seed per config (the chunk's configs).
-      data: the data pytree (shapes and a checksum of the values).
+      data: the data pytree (its shapes); digest: :func:`data_digest` of its values.
       programs: fingerprints of the compiled init and segment programs.
     """
     shapes = jax.tree.map(lambda a: [list(a.shape), str(a.dtype)], data)
@@ -196,7 +196,7 @@ def describe_run(task, stream, plan, static, hparams, seeds, data, programs) -> 
                 "hparams": {k: np.asarray(v).tolist() for k, v in hparams.items()},
                 "seeds": np.asarray(seeds).tolist(),
                 "data": jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, list)),
-                "data_values": data_digest(data),
+                "data_values": digest,
                 "programs (task code, optimizer, stream)": programs,
             },
             default=str,

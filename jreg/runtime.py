@@ -126,10 +126,7 @@ def setup(*, cache: bool | str = True, all_cores: bool = True) -> dict:
     """
     if all_cores and not _jax_started():
         use_all_cpu_cores()
-    folder = cache_dir(cache if isinstance(cache, str) else None) if cache else None
-
-    if folder:
-        enable_compilation_cache(folder)
+    folder = enable_compilation_cache(cache if isinstance(cache, str) else None) if cache else None
     return describe() | {"cache_dir": folder}
 
 

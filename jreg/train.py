@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jreg import _checks, _layout, _loop
+from jreg import _checks, _layout, _loop, checkpoint
 from jreg._loop import _compiled, _plan
 from jreg.streams import Stream
 
@@ -315,7 +315,7 @@ def sweep(
     mesh = _layout.mesh_for(sharding, num_configs)
     devices = 1 if mesh is None else mesh.size
     segment, init = _compiled(task, stream, plan, static, strategy, mesh)
-    data = jax.tree.map(lambda x: _layout.put(x, mesh, False), data)
+    host_data, data = data, jax.tree.map(lambda x: _layout.put(x, mesh, False), data)
     # Flatten (H, S) -> C configs: hparams repeat over seeds, seeds tile over hparams.
     flat_hp = {k: np.repeat(np.asarray(v), s) for k, v in swept.items()}
     flat_seeds = np.tile(seeds, h).astype(np.uint32)
@@ -351,6 +351,14 @@ def sweep(
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
         checkpoint_dir = os.path.join(folder, f"{counter[0]:03d}-{task.name}-{digest}")
         counter[0] += 1
+    if checkpoint_dir is not None:  # what every chunk's checkpoint must match, made once
+        hp0, sd0 = configs(np.zeros(chunk, int))
+        carry0 = jax.eval_shape(init, hp0, sd0)
+        programs = [
+            checkpoint.fingerprint(init, hp0, sd0),
+            checkpoint.fingerprint(segment, carry0, hp0, sd0, data, jnp.asarray(0)),
+        ]
+        digest = checkpoint.data_digest(host_data)
     main = jax.process_index() == 0
     bar = tqdm(
         total=num_steps * len(starts),
@@ -367,10 +375,14 @@ def sweep(
             folder = os.path.join(checkpoint_dir, f"chunk-{i:04d}")
         hp, sd = configs(idx)
         real = min(chunk, num_configs - first)
+        description = folder and checkpoint.describe_run(
+            task, stream, plan, static, {k: v[idx] for k, v in flat_hp.items()},
+            flat_seeds[idx], data, digest, programs,
+        )  # fmt: skip
         try:
             res = Result(*_loop.run_chunk(
-                task, stream, plan, static, mesh, (segment, init), hp, sd, data,
-                (idx, flat_hp, flat_seeds), folder, checkpoint_every, bar,
+                plan, mesh, (segment, init), hp, sd, data, folder, description,
+                checkpoint_every, bar,
             ))  # fmt: skip
         except _loop.NonFinite as e:  # report the chunk's first non-finite config
             bar.close()
