@@ -1,6 +1,6 @@
 """Timing helpers shared by the benchmarks: compile time, best-of timings, matmul peaks.
 
-Import after :func:`jreg.runtime.use_all_cpu_cores` (importing this starts JAX).
+Import after :func:`jreg.core.runtime.use_all_cpu_cores` (importing this starts JAX).
 ``COMPILE_SECONDS[0]`` accumulates tracing + lowering + XLA compilation seconds from
 ``jax.monitoring``; a benchmark zeroes it before the call it measures.
 """

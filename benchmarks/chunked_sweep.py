@@ -18,7 +18,7 @@ import os
 import platform
 import time
 
-from jreg.runtime import use_all_cpu_cores
+from jreg.core.runtime import use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
@@ -26,7 +26,9 @@ import jax
 import numpy as np
 import optax
 
-from jreg import _layout, data, nets, runtime, streams, tasks, train
+from jreg import data, tasks
+from jreg.core import _layout, runtime, streams, train
+from jreg.nn import nets
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ Both sides train the same thing: MNIST-1D (4,000 train, 15% of labels flipped), 
 40-h-h-10 (ReLU) for the 20 widths of ``jreg run double_descent``, SGD(0.01, momentum
 0.9), batch 100, one seed. PyTorch runs the way a researcher would write it: a Python
 loop over widths, a DataLoader-free loop over shuffled minibatches. jreg runs
-:func:`jreg.widths.sweep_buckets` of a :class:`jreg.widths.Bucketed` family of padded MLPs (one
+:func:`jreg.tasks.widths.sweep_buckets` of a :class:`jreg.tasks.widths.Bucketed` family of padded
+MLPs (one
 compiled, vmapped program per width bucket, compilation included in its time and also
 reported on its own: tracing + lowering + XLA compilation, from ``jax.monitoring``). The
 same run measures a large matmul in both frameworks to say how far each program is from
@@ -30,7 +31,7 @@ import platform
 import resource
 import time
 
-from jreg.runtime import enable_compilation_cache, use_all_cpu_cores
+from jreg.core.runtime import enable_compilation_cache, use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
@@ -45,8 +46,8 @@ from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a s
     torch_sync,
 )
 
-from jreg import widths
-from jreg.experiments import double_descent
+from jreg.experiments.implicit import double_descent
+from jreg.tasks import widths
 
 
 def train_flops(ws, n_train: int, batch: int, epochs: int) -> float:

@@ -7,7 +7,7 @@ ensembles models (the "model ensembling" tutorial): ``torch.func.stack_module_st
 ``nn.Module`` copies, ``torch.vmap(torch.func.grad(loss))`` with ``functional_call``, and
 a hand-written SGD-with-momentum update (in place, under ``torch.no_grad()``) on the stacked
 parameters; per epoch one stacked ``(S, N)`` index tensor of per-seed ``randperm``s and a
-gather ``x[idx]``. jreg runs one :func:`jreg.train.sweep` with ``seeds=S`` of a task built
+gather ``x[idx]``. jreg runs one :func:`jreg.core.train.sweep` with ``seeds=S`` of a task built
 fresh for every cell, so its time includes compilation (as a user's first call does), which
 is also reported on its own: tracing + lowering + XLA compilation, from ``jax.monitoring``.
 Initialisations follow each library's default (jreg: LeCun normal, zero biases; PyTorch:
@@ -41,7 +41,7 @@ import platform
 import resource
 import time
 
-from jreg.runtime import enable_compilation_cache, use_all_cpu_cores
+from jreg.core.runtime import enable_compilation_cache, use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
@@ -56,7 +56,9 @@ from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a s
     torch_sync,
 )
 
-from jreg import data, nets, streams, tasks, train
+from jreg import data, tasks
+from jreg.core import streams, train
+from jreg.nn import nets
 
 WIDTHS = (40, 64, 64, 10)
 N_TRAIN, N_TEST, BATCH, LR, MOMENTUM = 4000, 1000, 100, 0.01, 0.9

@@ -15,7 +15,7 @@ import os
 import platform
 import time
 
-from jreg.runtime import use_all_cpu_cores
+from jreg.core.runtime import use_all_cpu_cores
 
 use_all_cpu_cores()  # one XLA host device per core (before JAX starts its backend)
 
@@ -23,7 +23,9 @@ import jax
 import numpy as np
 import optax
 
-from jreg import data, nets, streams, tasks, train
+from jreg import data, tasks
+from jreg.core import streams, train
+from jreg.nn import nets
 
 
 def main() -> None:

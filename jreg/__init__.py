@@ -1,16 +1,14 @@
-"""jreg: regularization for deep learning as small, composable, tested JAX functions."""
+"""jreg: regularization for deep learning as small, composable, tested JAX functions.
 
-from jreg import data, losses, metrics, models, penalties, schedules, train, transforms
+Layers (each imports only the ones above it in this list):
 
-__version__ = "0.2.0"
+* :mod:`jreg.util` -- checks and pytree helpers.
+* :mod:`jreg.regularizers`, :mod:`jreg.nn`, :mod:`jreg.analysis` -- the techniques, pure
+  functions on pytrees; :mod:`jreg.data` -- offline datasets; :mod:`jreg.core` -- the
+  swept training loop, checkpoints and runtime.
+* :mod:`jreg.tasks` -- task builders on the core.
+* :mod:`jreg.experiments` -- one module per result, on :mod:`jreg.experiments.kit`.
+* :mod:`jreg.cli` -- the ``jreg`` command (also ``python -m jreg``).
+"""
 
-__all__ = [
-    "data",
-    "losses",
-    "metrics",
-    "models",
-    "penalties",
-    "schedules",
-    "train",
-    "transforms",
-]
+__version__ = "0.3.0"

@@ -20,34 +20,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _out_dir(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("must name a folder, got an empty string")
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
-    return text
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
-    p.add_argument("--out", type=_out_dir, default="results", help="output folder (results)")
+    p.add_argument("--out", default="results", help="output folder (results)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--resume", action="store_true", help="continue from an interrupted run")
-
-
-def use_all_cpu_cores(environ=os.environ) -> int:
-    """Deprecated alias of :func:`jreg.runtime.use_all_cpu_cores`."""
-    from jreg import runtime
-
-    return runtime.use_all_cpu_cores(environ)
-
-
-def enable_compilation_cache(path: str | None = None) -> str:
-    """Deprecated alias of :func:`jreg.runtime.enable_compilation_cache`."""
-    from jreg import runtime
-
-    return runtime.enable_compilation_cache(path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,19 +97,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key} = {value!r}")
         return 0
 
-    from jreg import runtime
+    from jreg.core import runtime
 
     try:
         runtime.setup()  # one host device per core, compilation cache
     except ValueError as e:
         print(f"jreg: {e}", file=sys.stderr)
         return 2
-    from jreg.experiments import runner  # heavy imports only when running
+    from jreg.experiments import configs, runner  # heavy imports only when running
 
     try:  # check the folder and every config (seeds, overrides) before training anything
         runner.check_out_dir(args.out)
         for name in names:
-            runner.prepare_config(
+            configs.prepare_config(
                 name, quick=args.quick, seeds=args.seeds, overrides=getattr(args, "sets", None)
             )
     except ValueError as e:

@@ -10,19 +10,12 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import (
-    _checks,
-    data,
-    linear,
-    losses,
-    metrics,
-    models,
-    nets,
-    streams,
-    tasks,
-    train,
-    transforms,
-)
+from jreg import data, tasks
+from jreg.analysis import linear, metrics
+from jreg.core import streams, train
+from jreg.nn import models, nets
+from jreg.regularizers import losses, transforms
+from jreg.util import checks
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -168,12 +161,12 @@ ROWS = [
     ("seeds=0", lambda: _sweep(None, seeds=0), ValueError, "seeds"),
     (
         "data seed 2**40 (issue 18: wrapped to seed 0)",
-        lambda: _checks.seed_key(2**40),
+        lambda: checks.seed_key(2**40),
         ValueError,
         "seed must be an int in [0, 2**32), got 1099511627776",
     ),
-    ("negative data seed", lambda: _checks.seed_key(-1, "data_seed"), ValueError, "data_seed"),
-    ("float seed", lambda: _checks.seed_key(1.5), ValueError, "got 1.5"),
+    ("negative data seed", lambda: checks.seed_key(-1, "data_seed"), ValueError, "data_seed"),
+    ("float seed", lambda: checks.seed_key(1.5), ValueError, "got 1.5"),
     (
         "dropout rate outside [0, 1)",
         lambda: models.dropout(X, 1.5, key=jax.random.key(0), train=True),

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.standard_promotion
 SETUP = textwrap.dedent(
     """
     import jax, jax.numpy as jnp, numpy as np, optax
-    from jreg import nets, streams, tasks, train
+    from jreg import tasks
+    from jreg.nn import nets
+    from jreg.core import streams
+    from jreg.core import train
 
     def make():
         kx, ky = jax.random.split(jax.random.key(0))
@@ -39,7 +42,7 @@ SETUP = textwrap.dedent(
 CHILD = SETUP + textwrap.dedent(
     """
     import sys, time
-    from jreg import checkpoint
+    from jreg.core import checkpoint
     save = checkpoint.save
     def slow_save(*a, **k):  # slow the run down so the parent can kill it midway
         save(*a, **k)
@@ -94,7 +97,7 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
 def test_state_with_prng_keys_round_trips(tmp_path):
     import jax
 
-    from jreg import checkpoint
+    from jreg.core import checkpoint
 
     tree = {"k": jax.random.split(jax.random.key(3), 4), "x": np.arange(3.0)}
     checkpoint.save(str(tmp_path), 2, tree, {"a": 1})
@@ -108,7 +111,9 @@ def _small_run():
     import jax.numpy as jnp
     import optax
 
-    from jreg import nets, streams, tasks
+    from jreg import tasks
+    from jreg.core import streams
+    from jreg.nn import nets
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3)).astype(np.float32)
@@ -126,7 +131,8 @@ def _small_run():
     ],
 )
 def test_a_reused_checkpoint_dir_refuses_another_run(tmp_path, change, named):
-    from jreg import tasks, train
+    from jreg import tasks
+    from jreg.core import train
 
     make, x, y, kw, _ = _small_run()
     data = tasks.split_data(x, y, x[:16], y[:16])
@@ -145,7 +151,8 @@ def test_a_reused_checkpoint_dir_refuses_another_run(tmp_path, change, named):
 def test_a_damaged_checkpoint_falls_back_then_says_what_to_do(tmp_path):
     import shutil
 
-    from jreg import tasks, train
+    from jreg import tasks
+    from jreg.core import train
 
     make, x, y, kw, _ = _small_run()
     data = tasks.split_data(x, y, x[:16], y[:16])

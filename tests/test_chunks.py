@@ -5,7 +5,9 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import _layout, nets, streams, tasks, train
+from jreg import tasks
+from jreg.core import _layout, streams, train
+from jreg.nn import nets
 
 pytestmark = pytest.mark.standard_promotion
 

@@ -1,6 +1,7 @@
 import pytest
 
 from jreg import cli, experiments
+from jreg.core import runtime
 
 
 def test_list_prints_every_experiment_once(capsys):
@@ -36,7 +37,7 @@ def test_all_and_only_are_exclusive(capsys):
 def test_no_collective_timeout_flag_is_set():
     """Nothing waits at a collective any more (tests/test_sharding.py), so no timeout."""
     env = {"XLA_FLAGS": "--xla_cpu_enable_fast_math=false"}
-    n = cli.use_all_cpu_cores(env)
+    n = runtime.use_all_cpu_cores(env)
     assert env["XLA_FLAGS"] == (
         f"--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count={n}"
     )

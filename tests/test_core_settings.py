@@ -9,7 +9,10 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import nets, penalties, streams, tasks, train
+from jreg import tasks
+from jreg.core import streams, train
+from jreg.nn import nets
+from jreg.regularizers import activity, penalties
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -39,7 +42,7 @@ def _dirac_gan(r1: bool, simultaneous: bool = False) -> train.Task:
             loss = -(f(psi * theta) + f(0.0))
             if r1:
                 critic = lambda x: psi * x[..., 0]
-                loss = loss + 0.5 * hp["gamma"] * penalties.r1_penalty(critic, jnp.zeros((1, 1)))
+                loss = loss + 0.5 * hp["gamma"] * activity.r1_penalty(critic, jnp.zeros((1, 1)))
             return loss
 
         g = jax.grad(d_loss)(psi)

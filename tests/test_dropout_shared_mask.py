@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import models
+from jreg.nn import models
 
 
 def test_shared_mask_is_one_mask_for_every_row(key):

@@ -5,12 +5,12 @@ import io
 import numpy as np
 import pytest
 
-from jreg.experiments import attention_entropy as exp
+from jreg.experiments.applications import attention_entropy as exp
 
 
 @pytest.mark.standard_promotion  # optax adam
 def test_entropy_collapse_and_fixes():
-    n = exp.compute(exp.get_config(quick=True), progress=False)
+    n = exp.compute(exp.get_config(quick=True))
     exp.figure(dict(n), exp.get_config(quick=True)).savefig(io.BytesIO(), format="png")
     ent, logit = n["mean_attention_entropy"], n["max_attention_logit"]  # (arm, lr, seed)
     base, strong = 0, n["arms"].index("entropy λ=0.3")

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from jreg.experiments import augmentation
+from jreg.experiments.classic import augmentation
 from jreg.experiments.runner import run_experiment, to_json
 
 pytestmark = pytest.mark.standard_promotion  # optax.adam
@@ -14,7 +14,7 @@ TINY = {"n_train": 100, "n_test": 200, "num_epochs": 8, "seeds": 2}
 
 def test_augmentation_quick():
     config = augmentation.get_config(quick=True) | TINY
-    n = augmentation.compute(config, progress=False)
+    n = augmentation.compute(config)
     curves = n["curves"]
     plain, shifted = curves["no augmentation"], curves["shift augmentation"]
     assert np.asarray(plain["train_accuracy"]).shape[0] == 2

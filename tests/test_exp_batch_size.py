@@ -2,12 +2,12 @@ import io
 
 import numpy as np
 
-from jreg.experiments import batch_size
+from jreg.experiments.applications import batch_size
 
 
 def test_batch_size_quick():
     config = batch_size.get_config(quick=True)
-    num = batch_size.compute(config, progress=False)
+    num = batch_size.compute(config)
     batch_size.figure(dict(num), config).savefig(io.BytesIO(), format="png")
     small, large = (num["per_batch_size"][str(b)] for b in config["batch_sizes"])
     # Fixed rate and epochs: the small batch fits the training set, generalizes better and

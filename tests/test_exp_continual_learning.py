@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jreg import nets
-from jreg.experiments import continual_learning as cl
+from jreg.experiments.applications import continual_learning as cl
+from jreg.nn import nets
 
 pytestmark = pytest.mark.standard_promotion  # optax.adam
 
@@ -42,7 +42,7 @@ def test_summarize_average_and_forgetting():
 
 def test_continual_learning_quick():
     config = cl.get_config(quick=True)
-    num = cl.compute(config, progress=False)
+    num = cl.compute(config)
     cl.figure(dict(num), config).savefig(io.BytesIO(), format="png")
     labs = ("split task-IL", "split class-IL", "permuted domain-IL")
     for lab in labs:

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from jreg.experiments import contractive_autoencoder as cae
+from jreg.experiments.applications import contractive_autoencoder as cae
 from jreg.experiments.runner import to_json
 
 pytestmark = pytest.mark.standard_promotion  # optax.adam
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.standard_promotion  # optax.adam
 
 def test_contractive_autoencoder_quick():
     config = cae.get_config(quick=True)
-    num = cae.compute(config, progress=False)
+    num = cae.compute(config)
     n_l, n_s = len(config["lambdas"]), len(config["noises"])
     jac, ratio = num["jacobian_sq_norm"], num["contraction_ratio"]
     assert jac.shape == ratio.shape == num["probe_accuracy"].shape == (n_l, n_s, 1)

@@ -4,8 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from jreg import models, train
-from jreg.experiments import double_descent, epochwise_double_descent
+from jreg.core import train
+from jreg.experiments.implicit import double_descent, epochwise_double_descent
+from jreg.nn import models
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -54,7 +55,7 @@ def test_width_task_trains_on_noisy_and_tests_on_clean_labels():
 
 def test_double_descent_quick():
     cfg = double_descent.get_config(quick=True)
-    num = double_descent.compute(cfg, progress=False)
+    num = double_descent.compute(cfg)
     head = num["headline"]
     ws = np.asarray(num["widths"])
     assert ws.shape == (8,) and np.all(np.diff(ws) > 0)
@@ -82,7 +83,7 @@ def test_double_descent_quick():
 
 def test_epochwise_quick():
     cfg = epochwise_double_descent.get_config(quick=True)
-    num = epochwise_double_descent.compute(cfg, progress=False)
+    num = epochwise_double_descent.compute(cfg)
     ws = [int(w) for w in num["widths"]]
     per = num["per_width"]
     train = num["train_error"]  # (P, S, T)

@@ -1,12 +1,12 @@
 import io
 
 from jreg import experiments
-from jreg.experiments import double_q
+from jreg.experiments.applications import double_q
 
 
 def test_double_q_quick_claim():
     cfg = double_q.get_config(quick=True)
-    num = double_q.compute(cfg, progress=False)
+    num = double_q.compute(cfg)
     double_q.figure(dict(num), cfg).savefig(io.BytesIO(), format="png")
     left = num["left_pct"]  # (len(N), 2 algorithms, episodes), in %
     assert left.shape == (len(cfg["num_b_actions"]), 2, cfg["num_episodes"])

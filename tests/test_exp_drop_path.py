@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from jreg.experiments import drop_path
+from jreg.experiments.applications import drop_path
 from jreg.experiments.runner import to_json
 
 pytestmark = pytest.mark.standard_promotion  # optax.adam
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.standard_promotion  # optax.adam
 
 def test_drop_path_quick():
     config = drop_path.get_config(quick=True)
-    num = drop_path.compute(config, progress=False)
+    num = drop_path.compute(config)
     gap, acc = num["train_test_gap"], num["test_accuracy"]
     assert gap.shape == acc.shape == (4, config["seeds"])
     assert np.all((acc > 0.1) & (acc <= 1.0))

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from jreg.experiments import dropout
+from jreg.experiments.classic import dropout
 from jreg.experiments.runner import to_json
 
 pytestmark = pytest.mark.standard_promotion  # optax.adam
@@ -21,7 +21,7 @@ TINY = {
 
 def test_dropout_quick():
     config = dropout.get_config(quick=True) | TINY
-    num = dropout.compute(config, progress=False)
+    num = dropout.compute(config)
     agree = num["agreement_with_deterministic"]
     avg, single = agree["mc_average"], agree["single_pass"]
     assert single.shape == (2, 30)

@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jreg.experiments import early_stopping
+from jreg.experiments.classic import early_stopping
 from jreg.experiments.runner import to_json
 
 TINY = {"n_test": 300, "seeds": 3, "num_epochs": 120}
@@ -11,7 +11,7 @@ TINY = {"n_test": 300, "seeds": 3, "num_epochs": 120}
 
 def test_early_stopping_tiny():
     config = early_stopping.get_config(quick=True) | TINY
-    n = early_stopping.compute(config, progress=False)
+    n = early_stopping.compute(config)
     # The report says which dataset was used (Fashion-MNIST where prepared, else MNIST).
     assert n["dataset"] in ("fashion_mnist", "mnist_digits")
     assert n["dataset"].split("_")[0] in n["notes"][0].lower()

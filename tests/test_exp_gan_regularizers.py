@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from jreg import data, metrics
-from jreg.experiments import gan_regularizers as gr
+from jreg import data
+from jreg.analysis import metrics
+from jreg.experiments.applications import gan_regularizers as gr
 
 pytestmark = pytest.mark.standard_promotion  # Adam
 
@@ -20,7 +21,7 @@ def test_mixture_samples_are_all_high_quality_and_cover_every_mode(key):
 
 def test_gan_regularizers_quick():
     config = gr.get_config(quick=True) | {"mixtures": ("ring",), "seeds": 2, "num_steps": 200}
-    num = gr.compute(config, progress=False)
+    num = gr.compute(config)
     r = num["mixtures"]["ring"]
     n_arms = len(config["r1_gammas"]) + len(config["gp_lams"]) + len(config["sn_max_norms"])
     assert len(r["arms"]) == n_arms and r["arms"][0] == "unregularized"

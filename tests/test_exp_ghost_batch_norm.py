@@ -3,9 +3,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import nets, streams, tasks, train
-from jreg.experiments import ghost_batch_norm as gbn
+from jreg import tasks
+from jreg.core import streams, train
+from jreg.experiments.implicit import ghost_batch_norm as gbn
 from jreg.experiments.runner import run_experiment
+from jreg.nn import nets
 
 WIDTHS = (5, 8, 8, 3)
 

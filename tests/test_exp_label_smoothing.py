@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jreg.experiments import label_smoothing
+from jreg.experiments.classic import label_smoothing
 from jreg.experiments.runner import to_json
 
 TINY = {
@@ -18,7 +18,7 @@ TINY = {
 
 def test_label_smoothing_tiny():
     config = label_smoothing.get_config(quick=True) | TINY
-    n = label_smoothing.compute(config, progress=False)
+    n = label_smoothing.compute(config)
     eps = n["epsilon"]
     assert eps[0] == 0.0
     ece = n["ece"]  # (H, S)

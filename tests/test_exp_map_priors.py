@@ -2,14 +2,15 @@ import jax
 import numpy as np
 import pytest
 
-from jreg import experiments, linear
-from jreg.experiments import map_priors
+from jreg import experiments
+from jreg.analysis import linear
+from jreg.experiments.applications import map_priors
 
 
 @pytest.fixture(scope="module")
 def numbers():
     cfg = map_priors.get_config(quick=True)
-    return cfg, map_priors.compute(cfg, progress=False)
+    return cfg, map_priors.compute(cfg)
 
 
 def test_gaussian_map_is_ridge_and_posterior_mean(numbers):

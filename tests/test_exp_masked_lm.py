@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jreg import data
-from jreg.experiments import masked_lm as exp
+from jreg.experiments.applications import masked_lm as exp
 
 
 def test_bert_mask_rule_fractions():
@@ -24,7 +24,7 @@ def test_bert_mask_rule_fractions():
 
 @pytest.mark.standard_promotion  # optax adam
 def test_masked_lm_quick():
-    n = exp.compute(exp.get_config(quick=True) | {"n_test": 128}, progress=False)
+    n = exp.compute(exp.get_config(quick=True) | {"n_test": 128})
     exp.figure(dict(n), exp.get_config(quick=True) | {"n_test": 128}).savefig(
         io.BytesIO(), format="png"
     )

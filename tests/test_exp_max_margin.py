@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jreg import streams, train
-from jreg.experiments import max_margin
+from jreg.core import streams, train
+from jreg.experiments.implicit import max_margin
 
 # Easier data than the full run (wide gap, isotropic cloud) so 5,000 steps suffice.
 EASY = {"num_steps": 5_000, "num_checkpoints": 20, "n": 40, "gap": 0.5, "aniso": 1.0, "seeds": 3}
@@ -10,7 +10,7 @@ EASY = {"num_steps": 5_000, "num_checkpoints": 20, "n": 40, "gap": 0.5, "aniso":
 
 def test_max_margin_quick():
     cfg = max_margin.get_config(quick=True) | EASY
-    num = max_margin.compute(cfg, progress=False)
+    num = max_margin.compute(cfg)
     cos, ratio = num["cosine"], num["margin_ratio"]  # (S, T)
     assert cos.shape == ratio.shape == (3, len(num["step"]))
     assert num["step"][0] == 1 and num["step"][-1] == 5_000

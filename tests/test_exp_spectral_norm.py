@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jreg import models
-from jreg.experiments import spectral_norm as sn
+from jreg.experiments.implicit import spectral_norm as sn
+from jreg.nn import models
 
 pytestmark = pytest.mark.standard_promotion  # Adam
 
@@ -38,7 +38,7 @@ def test_spectral_norm_experiment_quick():
         "penalties": lams,
         "max_norms": cs,
     }
-    num = sn.compute(config, progress=False)
+    num = sn.compute(config)
     pen, proj = num["penalty"], num["projection"]
     # The projection keeps every layer inside its ball (power iteration, 1% slack).
     sig = np.asarray(proj["layer_sigmas"])  # (H, S, L)
@@ -70,8 +70,8 @@ def test_quick_run_on_two_host_devices_finishes():
     )
     script = (
         "import json, jax\n"
-        "from jreg.experiments import spectral_norm as sn\n"
-        "num = sn.compute(sn.get_config(quick=True), progress=False)\n"
+        "from jreg.experiments.implicit import spectral_norm as sn\n"
+        "num = sn.compute(sn.get_config(quick=True))\n"
         "print(json.dumps([jax.device_count(), num['bound_ge_measured_everywhere']]))\n"
     )
     out = subprocess.run(

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from jreg import data, experiments
-from jreg.experiments import viral_escape
+from jreg.experiments.applications import viral_escape
 
 
 def test_dms_escape_generator():
@@ -29,7 +29,7 @@ def test_dms_escape_generator():
 @pytest.fixture(scope="module")
 def quick():
     cfg = viral_escape.get_config(quick=True)
-    return cfg, viral_escape.compute(cfg, progress=False)
+    return cfg, viral_escape.compute(cfg)
 
 
 def test_viral_escape_quick_claim(quick):

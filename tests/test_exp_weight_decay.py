@@ -3,7 +3,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jreg.experiments import weight_decay
+from jreg.experiments.classic import weight_decay
 from jreg.experiments.runner import to_json
 
 TINY = {
@@ -19,7 +19,7 @@ TINY = {
 
 def test_weight_decay_quick():
     config = weight_decay.get_config(quick=True) | TINY
-    n = weight_decay.compute(config, progress=False)
+    n = weight_decay.compute(config)
     for arm in n["per_seed"].values():
         for values in arm.values():
             assert np.all(np.isfinite(np.asarray(values, dtype=float)))

@@ -2,8 +2,8 @@ import jax
 import numpy as np
 import pytest
 
-from jreg.experiments import weight_decay_pitfalls as wdp
-from jreg.experiments.weight_decay_pitfalls import batch_norm
+from jreg.experiments.implicit import weight_decay_pitfalls as wdp
+from jreg.experiments.implicit.weight_decay_pitfalls import batch_norm
 
 pytestmark = pytest.mark.standard_promotion  # part (c) uses Adam
 
@@ -24,7 +24,7 @@ def test_weight_decay_pitfalls_quick():
         "regime_decays": (0.0, 0.1),
         "rescale_decays": (0.0, 0.1),
     }
-    num = wdp.compute(config, progress=False)
+    num = wdp.compute(config)
 
     # (a) dead units are counted on the whole training set; strong decay kills units, and
     # (the measured finding, against the folklore) exempting biases does not protect them.
@@ -96,7 +96,7 @@ def test_dead_units_counts_by_hand():
 
 @pytest.mark.parametrize(("bias_decay", "mask"), [(0.0, "default"), (1.0, None)])
 def test_bias_switch_equals_sgdw_with_mask(bias_decay, mask):
-    from jreg import transforms
+    from jreg.regularizers import transforms
 
     mask = transforms.default_decay_mask if mask == "default" else mask
     params = [{"w": np.array([[1.0, -2.0]], np.float32), "b": np.array([0.5, -1.0], np.float32)}]

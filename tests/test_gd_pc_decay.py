@@ -6,7 +6,9 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import analysis, nets, streams, tasks, train
+from jreg import analysis, tasks
+from jreg.core import streams, train
+from jreg.nn import nets
 
 
 def test_closed_form_values():

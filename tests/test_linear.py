@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import ElasticNet, Lasso, Ridge
 
-from jreg import linear
+from jreg.analysis import linear
 
 X, Y = load_diabetes(return_X_y=True)  # (442, 10), features centered with unit norm
 ATOL = 1e-4

@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import losses as L
+from jreg.regularizers import losses as L
 
 K = 4
 

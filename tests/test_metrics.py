@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jreg import metrics as M
+from jreg.analysis import metrics as M
 
 
 @pytest.fixture

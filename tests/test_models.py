@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jreg import models
+from jreg.nn import models
 
 
 def test_mlp_init_shapes_and_scale(key):

@@ -19,11 +19,14 @@ WORKER = textwrap.dedent("""
     import json, os, sys
     import numpy as np
     pid, port, out, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-    from jreg import runtime
+    from jreg.core import runtime
     if pid >= 0:  # pid -1: the single-process reference
         runtime.initialize(f"localhost:{port}", 2, pid, timeout_s=60)
     import jax, optax
-    from jreg import nets, streams, tasks, train
+    from jreg import tasks
+    from jreg.nn import nets
+    from jreg.core import streams
+    from jreg.core import train
     from jreg.experiments import runner
     assert jax.process_count() == jax.device_count() == (2 if pid >= 0 else 1), jax.devices()
     rng = np.random.default_rng(0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from jreg import penalties as P
+from jreg.regularizers import penalties as P
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import models, nets, rescaling, streams, tasks, train
+from jreg import tasks
+from jreg.analysis import rescaling
+from jreg.core import streams, train
+from jreg.nn import models, nets
 
 WIDTHS = (5, 16, 16, 3)
 

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jreg import rl
+from jreg.analysis import rl
 
 rlax = pytest.importorskip("rlax")
 

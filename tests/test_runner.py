@@ -11,14 +11,16 @@ import time
 import numpy as np
 import pytest
 
-from jreg import cli, experiments, runtime
-from jreg.experiments import runner
+from jreg import cli, experiments
+from jreg.core import runtime
+from jreg.experiments import configs, kit, runner
 
 FAKE = textwrap.dedent(
     '''
     """A tiny experiment for runner tests: a one-config sweep of a quadratic."""
     import jax.numpy as jnp, numpy as np, optax
-    from jreg import streams, train
+    from jreg.core import streams
+    from jreg.core import train
 
     DESCRIPTION = "fake: GD on (w - 3)^2."
 
@@ -76,11 +78,11 @@ def test_overrides_are_type_checked_and_recorded(fake, tmp_path):
     )
     assert rec["config"]["lr"] == 0.2 and rec["overrides"] == {"lr": 0.2, "seeds": 1}
     with pytest.raises(ValueError, match="unknown config key 'lrr'; valid keys: label, lr"):
-        runner.apply_overrides(fake.get_config(), ["lrr=0.1"])
+        configs.apply_overrides(fake.get_config(), ["lrr=0.1"])
     with pytest.raises(ValueError, match="'lr' takes a float"):
-        runner.apply_overrides(fake.get_config(), ["lr=fast"])
+        configs.apply_overrides(fake.get_config(), ["lr=fast"])
     with pytest.raises(ValueError, match="'seeds' takes a int"):
-        runner.apply_overrides(fake.get_config(), ["seeds=1.5"])
+        configs.apply_overrides(fake.get_config(), ["seeds=1.5"])
 
 
 def test_show_prints_the_config(fake, capsys):
@@ -108,8 +110,8 @@ def test_report_is_regenerated_not_appended(fake, tmp_path):
 
 
 def test_one_seed_shows_no_spread():
-    assert runner.mean_std([0.5]) == "0.5000"
-    assert runner.mean_std([0.5, 0.7]) == "0.6000 ± 0.1000"
+    assert kit.mean_std([0.5]) == "0.5000"
+    assert kit.mean_std([0.5, 0.7]) == "0.6000 ± 0.1000"
 
 
 @pytest.mark.parametrize(
@@ -250,7 +252,7 @@ def test_report_cells_and_notes_stay_on_one_line(fake, tmp_path):
 
 
 def test_one_seed_label_smoothing_claims_no_difference():
-    from jreg.experiments import label_smoothing
+    from jreg.experiments.classic import label_smoothing
 
     config = {"seed": 0, "bootstrap": 50, "compare_epsilons": (0.01, 0.015)}
     eps = np.array([0.0, 0.01, 0.015])
@@ -268,8 +270,7 @@ def test_one_seed_label_smoothing_claims_no_difference():
 def test_out_that_is_a_file_or_read_only_is_refused_before_training(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(SystemExit):
-        cli.main(["run", "dropout", "--out", str(f)])
+    assert cli.main(["run", "dropout", "--out", str(f)]) == 2
     assert "is a file" in capsys.readouterr().err
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -361,19 +362,21 @@ def test_release_memory_drops_compiled_sweeps():
     import jax.numpy as jnp
     import optax
 
-    from jreg import nets, streams, tasks, train
+    from jreg import tasks
+    from jreg.core import streams, train
+    from jreg.nn import nets
 
     x = jnp.ones((8, 2), jnp.float32)
     y = jnp.zeros((8,), jnp.int32)
     task = tasks.supervised(nets.mlp((2, 3, 2)), optimizer=optax.sgd(0.1))
     kw = dict(stream=streams.epochs(4), seeds=1, num_steps=2, eval_every=2, progress=False)
     train.sweep(task, tasks.split_data(x, y, x, y), **kw)
-    assert train._compiled.cache_info().currsize >= 1
+    assert train.compiled_programs.cache_info().currsize >= 1
     runtime.release_memory()
-    assert train._compiled.cache_info().currsize == 0
-    before = train._compiled.cache_info().misses
+    assert train.compiled_programs.cache_info().currsize == 0
+    before = train.compiled_programs.cache_info().misses
     train.sweep(task, tasks.split_data(x, y, x, y), **kw)  # still works: compiles again
-    assert train._compiled.cache_info().misses == before + 1
+    assert train.compiled_programs.cache_info().misses == before + 1
 
 
 def test_resume_skips_a_finished_experiment_with_the_same_config(fake, tmp_path):

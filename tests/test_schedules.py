@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import schedules as S
+from jreg.tasks import schedules as S
 
 
 def test_power_law_formula(maybe_jit):

@@ -18,7 +18,11 @@ COLLECTIVES = re.compile(r"\b(all-gather|all-reduce|collective-permute|all-to-al
 
 SCRIPT = textwrap.dedent("""
     import jax, numpy as np, optax
-    from jreg import linear, nets, streams, tasks, train
+    from jreg import tasks
+    from jreg.analysis import linear
+    from jreg.nn import nets
+    from jreg.core import streams
+    from jreg.core import train
     assert jax.device_count() == DEVICES, jax.devices()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3)).astype(np.float32)
@@ -88,10 +92,13 @@ def test_sharded_sweep_equals_one_device_and_compiles_no_collective(tmp_path):
 
 CONTENTION = textwrap.dedent("""
     import time
-    from jreg import runtime
+    from jreg.core import runtime
     runtime.setup(cache=False)
     import jax, numpy as np, optax
-    from jreg import nets, streams, tasks, train
+    from jreg import tasks
+    from jreg.nn import nets
+    from jreg.core import streams
+    from jreg.core import train
     assert jax.device_count() == 2
     rng = np.random.default_rng(1)
     x = rng.normal(size=(256, 8)).astype(np.float32)
@@ -126,7 +133,7 @@ def test_sweeps_finish_while_busy_loops_hold_both_cores(tmp_path):
 
 @pytest.mark.parametrize("flags", ["", "--xla_force_host_platform_device_count=3"])
 def test_use_all_cpu_cores_respects_the_users_count(flags):
-    from jreg import runtime
+    from jreg.core import runtime
 
     env = {"XLA_FLAGS": flags} if flags else {}
     n = runtime.use_all_cpu_cores(env)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from jreg import svm
+from jreg.analysis import svm
 
 
 def _separable(key, n=60, d=5, gap=0.3):

@@ -7,7 +7,10 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import losses, nets, streams, tasks, train
+from jreg import tasks
+from jreg.core import streams, train
+from jreg.nn import nets
+from jreg.regularizers import losses
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -153,9 +156,9 @@ def test_repeated_sweep_does_not_recompile(data):
     task = _task()
     kw = dict(seeds=2, num_steps=6, eval_every=3, progress=False)
     train.sweep(task, data, stream=streams.epochs(32), **kw)
-    before = train._compiled.cache_info()
+    before = train.compiled_programs.cache_info()
     train.sweep(task, data, stream=streams.epochs(32), **kw)  # a fresh call of the constructor
-    after = train._compiled.cache_info()
+    after = train.compiled_programs.cache_info()
     assert after.hits == before.hits + 1 and after.misses == before.misses
 
 

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jreg import penalties, transformer
+from jreg.nn import transformer
+from jreg.regularizers import activity
 
 V, K, L = 12, 7, 8
 
@@ -50,12 +51,12 @@ def test_qk_norm_bounds_logits_when_weights_grow():
 
 def test_entropy_of_uniform_attention_is_log_length():
     uniform = jnp.full((2, 4, L, L), 1.0 / L)
-    np.testing.assert_allclose(penalties.attention_entropy(uniform), np.log(L), rtol=1e-6)
+    np.testing.assert_allclose(activity.attention_entropy(uniform), np.log(L), rtol=1e-6)
     params, tokens = _setup()
     for blk in params["blocks"]:
         blk["qkv"] = blk["qkv"].at[:, : 2 * 64].set(0.0)  # q = k = 0: uniform attention
     _, aux = transformer.apply(params, tokens)
-    np.testing.assert_allclose(penalties.attention_entropy(aux["attention"]), np.log(L), rtol=1e-5)
+    np.testing.assert_allclose(activity.attention_entropy(aux["attention"]), np.log(L), rtol=1e-5)
 
 
 def test_model_reads_qk_norm_hparam():

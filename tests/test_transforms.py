@@ -1,4 +1,4 @@
-"""Tests for jreg.transforms: closed forms and exact agreement with optax."""
+"""Tests for jreg.regularizers.transforms: closed forms and exact agreement with optax."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import transforms as T
+from jreg.regularizers import transforms as T
 
 
 # optax's Adam bias correction is not written for strict promotion (conftest turns it on).

@@ -1,4 +1,4 @@
-"""jreg.widths: bucketing against brute force, padded MLPs, and Bucketed sweeps."""
+"""jreg.tasks.widths: bucketing against brute force, padded MLPs, and Bucketed sweeps."""
 
 import itertools
 import math
@@ -9,7 +9,11 @@ import numpy as np
 import optax
 import pytest
 
-from jreg import losses, models, nets, streams, tasks, train, widths
+from jreg import tasks
+from jreg.core import streams, train
+from jreg.nn import models, nets
+from jreg.regularizers import losses
+from jreg.tasks import widths
 
 
 def _brute_force(ws, cost, overhead, m, d):

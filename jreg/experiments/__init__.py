@@ -1,7 +1,11 @@
-"""Reproductions of classic regularization results, one module per experiment.
+"""Reproductions of regularization results, one module per experiment, in three groups.
 
-Each module defines ``DESCRIPTION`` (one line), ``get_config(quick: bool) -> dict`` (the
-reference setup, or a tiny one with ``quick``), ``compute(config, *, progress) -> dict``
+``classic/`` (the five results of the blog post), ``implicit/`` (implicit regularization and
+pitfalls) and ``applications/`` (the survey's applications). Each module defines
+``DESCRIPTION`` (one line), ``get_config(quick: bool) -> dict`` (the reference setup, or a
+tiny one with ``quick``; :func:`jreg.experiments.kit.sized`), ``compute(config, run) ->
+dict`` (``run``: a :class:`jreg.experiments.kit.Run` with the progress flag and the
+checkpoint folder)
 (every number; the keys ``"headline"`` (a few labelled numbers for the report table) and
 ``"notes"`` (sentences computed from the numbers, never written in advance) are moved
 into the report) and ``figure(numbers, config) -> matplotlib Figure`` (draws only, no
@@ -44,13 +48,18 @@ IMPLICIT = NAMES[5:11]
 APPLICATIONS = NAMES[11:]
 
 
+def group(name: str) -> str:
+    """The subpackage (``classic``, ``implicit``, ``applications``) of an experiment."""
+    return "classic" if name in CLASSIC else "implicit" if name in IMPLICIT else "applications"
+
+
 def available() -> tuple[str, ...]:
     """Names of the experiments that ``jreg run`` accepts."""
-    return tuple(n for n in NAMES if importlib.util.find_spec(f"jreg.experiments.{n}"))
+    return tuple(n for n in NAMES if importlib.util.find_spec(f"jreg.experiments.{group(n)}.{n}"))
 
 
 def get(name: str):
     """Import an experiment module by name; unknown names raise a ValueError listing all."""
     if name not in available():
         raise ValueError(f"Unknown experiment {name!r}; available: {', '.join(available())}.")
-    return importlib.import_module(f"jreg.experiments.{name}")
+    return importlib.import_module(f"jreg.experiments.{group(name)}.{name}")

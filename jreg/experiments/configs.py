@@ -13,7 +13,8 @@ import ast
 
 import numpy as np
 
-from jreg import _checks, experiments
+from jreg import experiments
+from jreg.util import checks
 
 
 def _parse_sets(sets: list[str] | dict | None) -> dict:
@@ -117,7 +118,7 @@ def check_config(config: dict, defaults: dict, module=None) -> None:
     for key, value in config.items():
         default = defaults.get(key)
         if key == "seed" or key.endswith("_seed"):
-            _checks.check_seed(key, value)
+            checks.check_seed(key, value)
             continue
         if isinstance(default, tuple) and key in fixed and len(value) != len(default):
             raise ValueError(

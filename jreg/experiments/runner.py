@@ -25,9 +25,10 @@ import jax
 import numpy as np
 
 import jreg
-from jreg import experiments, runtime, train
-from jreg.experiments.configs import apply_overrides, check_config, prepare_config  # noqa: F401
-from jreg.experiments.kit import mean_std  # noqa: F401 (kept importable from here)
+from jreg import experiments
+from jreg.core import runtime
+from jreg.experiments import kit
+from jreg.experiments.configs import prepare_config
 
 
 def to_json(x):
@@ -210,8 +211,7 @@ def run_experiment(
         write_text(os.path.join(ckpt, "config.json"), json.dumps(to_json(config), sort_keys=True))
     runtime.reset_peak_memory()
     start = time.perf_counter()
-    with train.checkpointing(ckpt):
-        numbers = module.compute(config, progress=progress and main)
+    numbers = module.compute(config, kit.Run(progress=progress and main, checkpoint_dir=ckpt))
     wall = time.perf_counter() - start
     headline = numbers.pop("headline")
     notes = numbers.pop("notes", [])

@@ -1,0 +1,248 @@
+"""BERT-style masked-token training and the mask / keep / random corruption rule.
+
+Devlin et al. 2019 (BERT, App. C.2) select 15 % of the tokens and replace a selected token
+by [MASK] 80 % of the time, keep it 10 % and put a random token 10 %; their ablation
+compares 100/0/0, 80/0/20 and 80/20/0 (mask / keep / random). Here: the 2-layer pre-LN
+transformer of :mod:`jreg.nn.transformer` (no causal mask, d = 64, 4 heads, length 32) on
+sequences of a random sparse Markov chain over 20 tokens (each token has 3 successors with
+random probabilities; fixed by ``data_seed``; an offline set of sequences), trained with
+:func:`jreg.data.bert_mask` (token 20 is [MASK]; a "random" token is drawn from all 21
+ids) and ``token_cross_entropy`` over the selected positions. Every rule × seed is one
+vmapped sweep: the stream selects 15 % of the positions (and marks them), the rule
+``(mask_prob, random_prob)`` is a swept hyperparameter applied by the task's ``augment``.
+Numbers: masked-token accuracy on held-out sequences (every selected token replaced by
+[MASK]), and a closed-form ridge probe on the final hidden states of UNMASKED held-out
+sequences predicting the token itself and the next token (fit on half of the sequences,
+accuracy on the other half); 95 % confidence intervals over seeds (mean ± 1.96 · std / √S).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jreg import data, tasks
+from jreg.analysis import linear, metrics
+from jreg.core import streams, train
+from jreg.experiments import kit, plotting
+from jreg.experiments.kit import mean_std
+from jreg.nn import transformer
+from jreg.util import checks
+
+DESCRIPTION = (
+    "Masked-token training of a 2-layer transformer on Markov-chain sequences with the BERT "
+    "rules 80/10/10, 100/0/0, 80/0/20, 80/20/0: masked accuracy and a linear probe on "
+    "unmasked inputs."
+)
+
+TOKENS, MASK_ID, LENGTH = 20, 20, 32
+RULES = {
+    "80/10/10": (0.8, 0.1),
+    "100/0/0": (1.0, 0.0),
+    "80/0/20": (0.8, 0.2),
+    "80/20/0": (0.8, 0.0),
+}
+
+
+def markov_sequences(key: jax.Array, n: int, successors: int = 3) -> jax.Array:
+    """(n, 32) token ids from a random sparse Markov chain over 20 tokens fixed by ``key``.
+
+    Each token moves to one of ``successors`` random tokens with uniform-random weights;
+    the first token is uniform. The chain is drawn from ``fold_in(key, 0)``.
+    """
+    k_next, k_w, k_start, k_walk = jax.random.split(jax.random.fold_in(key, 0), 4)
+    nxt = jax.vmap(lambda k: jax.random.permutation(k, TOKENS)[:successors])(
+        jax.random.split(k_next, TOKENS)
+    )
+    logp = jnp.full((TOKENS, TOKENS), -jnp.inf)
+    w = jax.random.uniform(k_w, (TOKENS, successors), minval=0.2)
+    logp = logp.at[jnp.arange(TOKENS)[:, None], nxt].set(jnp.log(w))
+    start = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, TOKENS)
+
+    def walk(tok, k):
+        new = jax.random.categorical(k, logp[tok])
+        return new, new
+
+    _, rest = jax.lax.scan(walk, start, jax.random.split(k_walk, LENGTH - 1))
+    return jnp.concatenate([start[:, None], rest.T], 1).astype(jnp.int32)
+
+
+def get_config(quick: bool = False) -> dict:
+    """Full size: 2,000 / 512 sequences, 5 seeds, 250 steps; quick: 400 / 128, 2 seeds, 20."""
+    return {
+        "data_seed": 0,
+        "seeds": 2 if quick else 5,
+        "n_train": 400 if quick else 2000,
+        "n_test": 128 if quick else 512,
+        "rules": tuple(RULES),
+        "learning_rate": 3e-3,
+        "batch_size": 32,
+        "num_steps": 20 if quick else 250,
+        "eval_every": 20 if quick else 50,
+    }
+
+
+def _probe_accuracy(hidden: jax.Array, labels: jax.Array) -> jax.Array:
+    """Ridge (α = 1) one-vs-rest probe from (n, d) features; accuracy on the second half."""
+    half = hidden.shape[0] // 2
+    onehot = jax.nn.one_hot(labels[:half], TOKENS)
+    fits = jax.vmap(lambda y: linear.ridge(hidden[:half], y, 1.0), in_axes=1)(onehot)
+    scores = jax.vmap(lambda f: linear.predict(f, hidden[half:]))(fits).T  # (n - half, K)
+    return metrics.accuracy(scores, labels[half:])
+
+
+def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
+    """One sweep over rule × seed; masked accuracy and probes per rule × seed."""
+    progress = run.progress
+    key = checks.seed_key(config["data_seed"], "data_seed")
+    toks = markov_sequences(key, config["n_train"] + config["n_test"])
+    tr, te = toks[: config["n_train"]], toks[config["n_train"] :]
+    x_te, _, sel_te = data.bert_mask(
+        jax.random.fold_in(key, 2),
+        te,
+        vocab_size=TOKENS + 1,
+        mask_id=MASK_ID,
+        mask_prob=1.0,
+        random_prob=0.0,
+    )
+    test = {"x": x_te, "y": te, "mask": sel_te}
+    net = transformer.model(vocab_size=TOKENS + 1, num_outputs=TOKENS, length=LENGTH)
+    rules = list(config["rules"])
+    hp = {
+        "mask_prob": np.asarray([RULES[r][0] for r in rules], np.float32),
+        "random_prob": np.asarray([RULES[r][1] for r in rules], np.float32),
+    }
+
+    def corrupt(key, x, hp):  # the rule is a traced hyperparameter: all rules in one sweep
+        tokens, selected = x % (TOKENS + 1), x >= TOKENS + 1
+        replaced, _, _ = data.bert_mask(
+            key,
+            tokens,
+            vocab_size=TOKENS + 1,
+            mask_id=MASK_ID,
+            select=1.0,
+            mask_prob=hp["mask_prob"],
+            random_prob=hp["random_prob"],
+        )
+        return jnp.where(selected, replaced, tokens)
+
+    task = tasks.supervised(
+        net,
+        optimizer=optax.adam(config["learning_rate"]),
+        loss="token_cross_entropy",
+        hparams={"mask_prob": 0.8, "random_prob": 0.1},
+        augment=corrupt,
+        splits=("test",),
+    )
+    bs = config["batch_size"]
+
+    def batch(k, t):  # 15 % selection here; the stream marks a selected id by adding 21
+        k_idx, k_sel = jax.random.split(k)
+        x = tr[jax.random.randint(k_idx, (bs,), 0, tr.shape[0])]
+        sel = jax.random.bernoulli(k_sel, 0.15, x.shape)
+        return {"x": x + (TOKENS + 1) * sel, "y": x, "mask": sel}
+
+    res = train.sweep(
+        task,
+        {"train": test, "test": test},
+        stream=streams.generated(batch, name="bert"),
+        seeds=config["seeds"],
+        hparams=hp,
+        num_steps=config["num_steps"],
+        eval_every=config["eval_every"],
+        progress=progress,
+    )
+    curves = np.asarray(res.history["test_accuracy"])  # (rules, S, T)
+    acc = curves[..., -1]
+    n_rules, n_seeds = acc.shape
+    params = jax.tree.map(lambda p: p.reshape(n_rules * n_seeds, *p.shape[2:]), res.state["params"])
+    hidden = jax.vmap(lambda p: transformer.apply(p, te)[1]["hidden"])(params)
+    feats = hidden[:, :, :-1].reshape(hidden.shape[0], -1, hidden.shape[-1])  # (R·S, n·31, d)
+    probe_self, probe_next = (
+        np.asarray(jax.vmap(_probe_accuracy, (0, None))(feats, lab.reshape(-1))).reshape(
+            n_rules, n_seeds
+        )
+        for lab in (te[:, :-1], te[:, 1:])
+    )
+
+    # 95 % interval half-width; NaN ("± nan") with one seed rather than a fake "± 0".
+    def ci(v):
+        if v.shape[-1] < 2:
+            return np.full(v.shape[:-1], np.nan)
+        return 1.96 * v.std(-1) / np.sqrt(v.shape[-1])
+
+    numbers = {
+        "rules": rules,
+        "step": np.asarray(res.history["step"][0, 0]),
+        "masked_accuracy": acc,
+        "masked_accuracy_curves": curves,
+        "probe_token_accuracy": probe_self,
+        "probe_next_accuracy": probe_next,
+        "masked_accuracy_ci95": ci(acc),
+        "probe_token_ci95": ci(probe_self),
+        "probe_next_ci95": ci(probe_next),
+    }
+    numbers["headline"] = {
+        f"{rule}: masked acc / probe(token) / probe(next)": f"{mean_std(acc[i])} / "
+        f"{mean_std(probe_self[i])} / {mean_std(probe_next[i])}"
+        for i, rule in enumerate(rules)
+    }
+    one = acc.shape[1] < 2  # one seed: no interval, and no claim from intervals
+    notes = [
+        f"{acc.shape[1]} seed{'' if one else 's'}, {config['num_steps']} Adam steps "
+        f"({config['learning_rate']:g}) of batch {bs}; 15 % selection; "
+        + (
+            "one seed, so no interval and no claim of a difference."
+            if one
+            else "± is a 95 % interval over seeds."
+        )
+    ]
+    pm = lambda v: f"{v.mean():.4f}" + ("" if one else f" ± {ci(v):.4f}")  # noqa: E731
+    for i, rule in enumerate(rules):
+        notes.append(
+            f"{rule}: masked-token accuracy {pm(acc[i])}; probe on unmasked inputs: token "
+            f"{pm(probe_self[i])}, next token {pm(probe_next[i])}."
+        )
+    if "100/0/0" in rules and not one:
+        j = rules.index("100/0/0")
+        others = [i for i in range(len(rules)) if i != j]
+        for what, v in (("token-identity", probe_self), ("next-token", probe_next)):
+            lowest = bool(v[j].mean() < min(v[i].mean() for i in others))
+            apart = [i for i in others if v[i].mean() - ci(v[i]) > v[j].mean() + ci(v[j])]
+            notes.append(
+                f"100/0/0 {'has' if lowest else 'does not have'} the lowest {what} probe "
+                f"accuracy on unmasked inputs ({v[j].mean():.4f} vs "
+                + ", ".join(f"{v[i].mean():.4f} ({rules[i]})" for i in others)
+                + f"); its 95 % interval lies below those of {len(apart)} of {len(others)} "
+                f"other rules" + (f" ({', '.join(rules[i] for i in apart)})." if apart else ".")
+            )
+    numbers["notes"] = notes
+    return numbers
+
+
+def figure(numbers: dict, config: dict):
+    """Per rule: masked accuracy and the two probes with 95 % intervals; accuracy curves."""
+
+    rules = numbers["rules"]
+    xs = np.arange(len(rules))
+    fig, axes = plotting.subplots(1, 4, figsize=(18, 4))
+    for ax, key, ci, lab in (
+        (axes[0], "masked_accuracy", "masked_accuracy_ci95", "masked-token accuracy"),
+        (axes[1], "probe_token_accuracy", "probe_token_ci95", "probe: token (unmasked input)"),
+        (axes[2], "probe_next_accuracy", "probe_next_ci95", "probe: next token (unmasked)"),
+    ):
+        v = np.asarray(numbers[key])
+        ax.errorbar(xs, v.mean(1), yerr=numbers[ci], fmt="o", capsize=5)
+        for s in range(v.shape[1]):
+            ax.plot(xs, v[:, s], ".", color="gray", alpha=0.5)
+        ax.set(xticks=xs, xticklabels=rules, xlabel="rule (mask/keep/random %)", ylabel=lab)
+        ax.set_title(lab + " (mean, 95 % CI)")
+    step = np.asarray(numbers["step"])
+    for i, rule in enumerate(rules):
+        axes[3].plot(step, np.asarray(numbers["masked_accuracy_curves"])[i].mean(0), label=rule)
+    axes[3].set(xlabel="step", ylabel="masked-token accuracy (mean over seeds)")
+    axes[3].legend()
+    fig.tight_layout()
+    return fig
