@@ -1,4 +1,4 @@
-"""Benchmark: seeds-per-program scaling of vmap vs lax.map vs a Python loop of fit.
+"""Benchmark: seeds-per-program scaling of one vmapped sweep vs a Python loop of fit.
 
 Model: MLP 40-64-64-10 (ReLU) on MNIST-1D (4,000 train), SGD(0.01, momentum 0.9),
 batch 100, 10 epochs (400 steps) per seed. For N in {1, 4, 16, 64} seeds, each strategy
@@ -53,11 +53,6 @@ def main() -> None:
         seeds = np.arange(n)
         table[n] = {
             "vmap": timed(lambda: train.sweep(task, ds, seeds=seeds, progress=False, **kw).state),
-            "lax.map": timed(
-                lambda: (
-                    train.sweep(task, ds, seeds=seeds, strategy="map", progress=False, **kw).state
-                )
-            ),
             "python loop": timed(
                 lambda: [train.fit(task, ds, seed=int(s), **kw).state for s in seeds]
             ),
@@ -66,11 +61,11 @@ def main() -> None:
         f"seed-steps per second ({steps} steps per seed), MLP 40-64-64-10, B=100; "
         f"{jax.default_backend()}, {os.cpu_count()} cores"
     )
-    print(f"{'seeds':>6s} {'vmap':>10s} {'lax.map':>10s} {'python loop':>12s} {'vmap/loop':>10s}")
+    print(f"{'seeds':>6s} {'vmap':>10s} {'python loop':>12s} {'vmap/loop':>10s}")
     for n, t in table.items():
         rate = {k: n * steps / v for k, v in t.items()}
         print(
-            f"{n:6d} {rate['vmap']:10.0f} {rate['lax.map']:10.0f} {rate['python loop']:12.0f} "
+            f"{n:6d} {rate['vmap']:10.0f} {rate['python loop']:12.0f} "
             f"{t['python loop'] / t['vmap']:9.1f}x"
         )
     if args.json:

@@ -131,7 +131,7 @@ def test_two_process_sweep_equals_one_process_and_resumes(tmp_path):
 
 def test_unreachable_coordinator_is_one_line(tmp_path):
     code = (
-        "from jreg import runtime\n"
+        "from jreg.core import runtime\n"
         f"runtime.initialize('localhost:{_free_port()}', 2, 1, timeout_s=5)\n"
     )
     out = subprocess.run(

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from jreg.regularizers import activity as A
 from jreg.regularizers import penalties as P
+from jreg.regularizers import spectral as S
 
 
 @pytest.fixture
@@ -123,39 +125,39 @@ def matrix():
 
 
 def test_spectral_norm_matches_numpy(matrix, key, maybe_jit):
-    sigma = maybe_jit(lambda w, k: P.spectral_norm(w, key=k))(matrix, key)
+    sigma = maybe_jit(lambda w, k: S.spectral_norm(w, key=k))(matrix, key)
     ref = np.linalg.norm(np.asarray(matrix, np.float64), 2)
     np.testing.assert_allclose(sigma, ref, rtol=1e-3)
 
 
 def test_power_iteration_vector_and_gradient(matrix):
     u_ref, s_ref, vt_ref = np.linalg.svd(np.asarray(matrix, np.float64))
-    sigma, v = P.power_iteration(matrix, jnp.ones(4), 30)
+    sigma, v = S.power_iteration(matrix, jnp.ones(4), 30)
     assert v.shape == (4,)
     np.testing.assert_allclose(sigma, s_ref[0], rtol=1e-4)
     np.testing.assert_allclose(np.abs(np.dot(v, vt_ref[0])), 1.0, atol=1e-4)
-    grad = jax.grad(lambda w: P.power_iteration(w, jnp.ones(4), 30)[0])(matrix)
+    grad = jax.grad(lambda w: S.power_iteration(w, jnp.ones(4), 30)[0])(matrix)
     np.testing.assert_allclose(grad, np.outer(u_ref[:, 0], vt_ref[0]), atol=1e-3)
     # warm start with one iteration keeps the converged estimate
-    sigma1, _ = P.power_iteration(matrix, v, 1)
+    sigma1, _ = S.power_iteration(matrix, v, 1)
     np.testing.assert_allclose(sigma1, s_ref[0], rtol=1e-4)
     with pytest.raises(ValueError, match=r"v must have shape"):
-        P.power_iteration(matrix, jnp.ones(6), 1)
+        S.power_iteration(matrix, jnp.ones(6), 1)
     with pytest.raises(ValueError, match="ndim >= 2"):
-        P.power_iteration(jnp.ones(4), jnp.ones(4), 1)
+        S.power_iteration(jnp.ones(4), jnp.ones(4), 1)
 
 
 def test_spectral_penalty(matrix, key):
     maybe_jit = jax.jit  # the eager path is exercised by check_grads below
     tree = {"a": matrix, "c": matrix[:3].T * 2.0, "b": jnp.ones(5)}
     ref = sum(np.linalg.norm(np.asarray(tree[k], np.float64), 2) ** 2 for k in ("a", "c"))
-    np.testing.assert_allclose(maybe_jit(P.spectral_penalty)(tree), ref, rtol=1e-3)
-    with_key = maybe_jit(lambda t, k: P.spectral_penalty(t, key=k))(tree, key)
+    np.testing.assert_allclose(maybe_jit(S.spectral_penalty)(tree), ref, rtol=1e-3)
+    with_key = maybe_jit(lambda t, k: S.spectral_penalty(t, key=k))(tree, key)
     np.testing.assert_allclose(with_key, ref, rtol=1e-3)
-    only_a = P.spectral_penalty(tree, {"a": True, "b": True, "c": False})
+    only_a = S.spectral_penalty(tree, {"a": True, "b": True, "c": False})
     np.testing.assert_allclose(only_a, np.linalg.norm(np.asarray(matrix), 2) ** 2, rtol=1e-3)
     check_grads(
-        jax.jit(lambda w: P.spectral_penalty({"w": w})), (matrix,), order=1, modes=["rev"], eps=1e-2
+        jax.jit(lambda w: S.spectral_penalty({"w": w})), (matrix,), order=1, modes=["rev"], eps=1e-2
     )
 
 
@@ -164,23 +166,23 @@ def test_spectral_penalty(matrix, key):
 
 def test_jacobian_penalty_linear_and_elementwise(key, maybe_jit):
     a = jax.random.normal(key, (3, 4))
-    out = maybe_jit(lambda x: P.jacobian_penalty(lambda v: a @ v, x))(jnp.ones((6, 4)))
+    out = maybe_jit(lambda x: A.jacobian_penalty(lambda v: a @ v, x))(jnp.ones((6, 4)))
     np.testing.assert_allclose(out, np.sum(np.asarray(a) ** 2), rtol=1e-5)
     tall = a.T  # d_out > d_in: forward mode
-    out = P.jacobian_penalty(lambda v: tall @ v, jnp.ones((2, 3)))
+    out = A.jacobian_penalty(lambda v: tall @ v, jnp.ones((2, 3)))
     np.testing.assert_allclose(out, np.sum(np.asarray(a) ** 2), rtol=1e-5)
     x = jnp.array([[1.0, 2.0], [0.0, -1.0]])
     # J = diag(2x) => ||J||_F^2 = 4 sum x^2, batch mean (20 + 4) / 2
-    np.testing.assert_allclose(P.jacobian_penalty(lambda v: v**2, x), 12.0, rtol=1e-6)
+    np.testing.assert_allclose(A.jacobian_penalty(lambda v: v**2, x), 12.0, rtol=1e-6)
     with pytest.raises(ValueError, match=r"shape \(B, features"):
-        P.jacobian_penalty(lambda v: v, jnp.ones(3))
+        A.jacobian_penalty(lambda v: v, jnp.ones(3))
 
 
 def test_gradient_penalty_linear_critic(key, maybe_jit):
     a = jnp.array([1.0, 2.0, 2.0])  # ||a|| = 3
     real = jax.random.normal(key, (5, 3))
     fake = jnp.zeros((5, 3))
-    gp = maybe_jit(lambda r, f, k: P.gradient_penalty(lambda x: a @ x, r, f, key=k))
+    gp = maybe_jit(lambda r, f, k: A.gradient_penalty(lambda x: a @ x, r, f, key=k))
     np.testing.assert_allclose(gp(real, fake, key), 4.0, rtol=1e-6)
 
 
@@ -189,7 +191,7 @@ def test_gradient_penalty_quadratic_critic_reproduces_draw(key, maybe_jit):
     real = jax.random.normal(kr, (4, 2, 3))
     fake = jax.random.normal(kf, (4, 2, 3))
     critic = lambda x: 0.5 * jnp.sum(x**2)  # grad = x
-    gp = maybe_jit(lambda r, f, k: P.gradient_penalty(critic, r, f, key=k))(real, fake, kt)
+    gp = maybe_jit(lambda r, f, k: A.gradient_penalty(critic, r, f, key=k))(real, fake, kt)
     t = np.asarray(jax.random.uniform(kt, (4, 1, 1), dtype=jnp.float32), np.float64)
     x_hat = t * np.asarray(real, np.float64) + (1 - t) * np.asarray(fake, np.float64)
     norms = np.sqrt(np.sum(x_hat**2, axis=(1, 2)))
@@ -198,26 +200,26 @@ def test_gradient_penalty_quadratic_critic_reproduces_draw(key, maybe_jit):
 
 def test_r1_penalty_quadratic_critic(key, maybe_jit):
     real = jax.random.normal(key, (6, 3))
-    out = maybe_jit(lambda r: P.r1_penalty(lambda x: 0.5 * jnp.sum(x**2), r))(real)
+    out = maybe_jit(lambda r: A.r1_penalty(lambda x: 0.5 * jnp.sum(x**2), r))(real)
     np.testing.assert_allclose(out, np.mean(np.sum(np.asarray(real) ** 2, 1)), rtol=1e-5)
 
 
 def test_critic_penalties_bad_inputs(key):
     critic = lambda x: jnp.sum(x)
     with pytest.raises(ValueError, match="same shape"):
-        P.gradient_penalty(critic, jnp.ones((3, 2)), jnp.ones((4, 2)), key=key)
+        A.gradient_penalty(critic, jnp.ones((3, 2)), jnp.ones((4, 2)), key=key)
     with pytest.raises(ValueError, match=r"shape \(B, features"):
-        P.r1_penalty(critic, jnp.ones(3))
+        A.r1_penalty(critic, jnp.ones(3))
     with pytest.raises(ValueError, match="NaN"):
-        P.r1_penalty(critic, jnp.array([[1.0, jnp.nan]]))
+        A.r1_penalty(critic, jnp.array([[1.0, jnp.nan]]))
     with pytest.raises(ValueError, match="to a scalar"):
-        P.r1_penalty(lambda x: x, jnp.ones((3, 2)))
+        A.r1_penalty(lambda x: x, jnp.ones((3, 2)))
 
 
 def test_gradient_penalty_param_grad_finite_at_zero_gradient(key):
     # A critic with zero input-gradient must not produce NaN parameter gradients.
     def gp(scale):
-        return P.gradient_penalty(
+        return A.gradient_penalty(
             lambda x: scale * jnp.sum(x), jnp.ones((2, 2)), jnp.zeros((2, 2)), key=key
         )
 
@@ -229,13 +231,13 @@ def test_gradient_penalty_param_grad_finite_at_zero_gradient(key):
 
 def test_attention_entropy(maybe_jit):
     uniform = jnp.full((2, 3, 5), 0.2)
-    np.testing.assert_allclose(maybe_jit(P.attention_entropy)(uniform), np.log(5), rtol=1e-6)
+    np.testing.assert_allclose(maybe_jit(A.attention_entropy)(uniform), np.log(5), rtol=1e-6)
     mixed = jnp.array([[1.0, 0.0], [0.5, 0.5]])  # entropies 0 and log 2
-    np.testing.assert_allclose(P.attention_entropy(mixed), np.log(2) / 2, rtol=1e-6)
-    np.testing.assert_allclose(P.attention_entropy(mixed.T, axis=0), np.log(2) / 2, rtol=1e-6)
-    assert np.all(np.isfinite(jax.grad(P.attention_entropy)(mixed)))
+    np.testing.assert_allclose(A.attention_entropy(mixed), np.log(2) / 2, rtol=1e-6)
+    np.testing.assert_allclose(A.attention_entropy(mixed.T, axis=0), np.log(2) / 2, rtol=1e-6)
+    assert np.all(np.isfinite(jax.grad(A.attention_entropy)(mixed)))
     with pytest.raises(ValueError, match="non-negative"):
-        P.attention_entropy(jnp.array([[-0.5, 1.5]]))
+        A.attention_entropy(jnp.array([[-0.5, 1.5]]))
 
 
 def test_jacobian_penalty_sigmoid_layer_closed_form(key):
@@ -247,7 +249,7 @@ def test_jacobian_penalty_sigmoid_layer_closed_form(key):
     x = jax.random.normal(kx, (5, 7))
     h = jax.nn.sigmoid(x @ w + b)
     closed = np.mean(np.sum(np.square(h * (1 - h)) * np.sum(np.square(w), axis=0), axis=1))
-    got = P.jacobian_penalty(lambda v: jax.nn.sigmoid(v @ w + b), x)
+    got = A.jacobian_penalty(lambda v: jax.nn.sigmoid(v @ w + b), x)
     np.testing.assert_allclose(got, closed, rtol=1e-5)
 
 

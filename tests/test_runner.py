@@ -19,8 +19,8 @@ FAKE = textwrap.dedent(
     '''
     """A tiny experiment for runner tests: a one-config sweep of a quadratic."""
     import jax.numpy as jnp, numpy as np, optax
-    from jreg.core import streams
-    from jreg.core import train
+    from jreg.core import streams, train
+    from jreg.experiments import kit
 
     DESCRIPTION = "fake: GD on (w - 3)^2."
 
@@ -28,8 +28,7 @@ FAKE = textwrap.dedent(
         return {"seeds": 2, "lr": 0.1, "num_steps": 20 if quick else 40, "label": "a|b",
                 "work": 0}
 
-    def compute(config, *, progress=True):
-        import time
+    def compute(config, run=kit.QUIET):
         opt = optax.sgd(config["lr"])
         def step(s, b, k, hp):
             g = 2 * (s["w"] - 3.0)
@@ -42,16 +41,16 @@ FAKE = textwrap.dedent(
             return {"w": s["w"] + u, "o": o}, {}
         task = train.Task(lambda k, hp: {"w": jnp.zeros(()), "o": opt.init(jnp.zeros(()))},
                           step, lambda s, d, hp: {"w": s["w"]})
-        res = train.sweep(task, {}, stream=streams.generated(lambda k, t: {}),
-                          seeds=config["seeds"], num_steps=config["num_steps"], eval_every=1,
-                          progress=False, segments=config["num_steps"])
-        w = np.asarray(res.history["w"])
+        res = run.sweep(task, {}, stream=streams.generated(lambda k, t: {}),
+                        seeds=config["seeds"], num_steps=config["num_steps"], eval_every=1,
+                        segments=config["num_steps"])
+        w = res.history["w"]
         return {"w": w, "headline": {"final |w|": float(w[0, 0, -1]), "label": config["label"]},
                 "notes": [f"w ends at {w[0, 0, -1]:.3f}"]}
 
     def figure(numbers, config):
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots()
+        from jreg.experiments import plotting
+        fig, ax = plotting.subplots(figsize=(3, 2))
         ax.plot(np.asarray(numbers["w"])[0, 0])
         return fig
     '''
@@ -270,7 +269,8 @@ def test_one_seed_label_smoothing_claims_no_difference():
 def test_out_that_is_a_file_or_read_only_is_refused_before_training(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
-    assert cli.main(["run", "dropout", "--out", str(f)]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["run", "dropout", "--out", str(f)])
     assert "is a file" in capsys.readouterr().err
     ro = tmp_path / "ro"
     ro.mkdir()

@@ -11,6 +11,7 @@ from jreg import tasks
 from jreg.core import streams, train
 from jreg.nn import nets
 from jreg.regularizers import losses
+from jreg.tasks import builders
 
 pytestmark = pytest.mark.standard_promotion
 
@@ -279,7 +280,7 @@ def test_token_targets_with_a_mask():
     logits = jax.random.normal(jax.random.key(0), (4, 5, 7))
     y = jax.random.randint(jax.random.key(1), (4, 5), 0, 7)
     mask = jax.random.bernoulli(jax.random.key(2), 0.5, (4, 5))
-    fn = tasks._loss_fn("token_cross_entropy")
+    fn = builders._loss_fn("token_cross_entropy")
     got = fn(logits, y, {"mask": mask}, {}, False)
     per = losses.per_example_cross_entropy(logits.reshape(-1, 7), y.reshape(-1))
     want = np.sum(np.where(np.asarray(mask).reshape(-1), per, 0)) / np.sum(mask)

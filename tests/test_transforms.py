@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from jreg.regularizers import spectral as S
 from jreg.regularizers import transforms as T
 
 
@@ -238,7 +239,7 @@ def test_spectral_constraint_bounds_every_step(key, maybe_jit, random_start, exa
     grad_fn = lambda p: jax.tree.map(lambda w, a: -(w + a), p, pushes)  # noqa: E731
     kwargs = {"key": ks} if random_start else {}
     kwargs["exact"] = exact
-    tx = optax.chain(optax.sgd(0.5), T.spectral_norm_constraint(1.0, **kwargs))
+    tx = optax.chain(optax.sgd(0.5), S.spectral_norm_constraint(1.0, **kwargs))
     history = _run(tx, params, grad_fn, 10, maybe_jit)
     b = np.asarray(params["b"])
     for p in history:
@@ -253,7 +254,7 @@ def test_spectral_constraint_bounds_every_step(key, maybe_jit, random_start, exa
 def test_spectral_constraint_leaves_small_matrix_unchanged(key, maybe_jit):
     params = jax.tree.map(lambda p: 0.05 * p, _spectral_params(key))
     assert np.linalg.norm(np.asarray(params["w1"]), 2) < 1.0
-    tx = T.spectral_norm_constraint(1.0)
+    tx = S.spectral_norm_constraint(1.0)
     zero = jax.tree.map(jnp.zeros_like, params)
     out = _run(tx, params, lambda p: zero, 2, maybe_jit)[-1]
     for k in params:
@@ -262,14 +263,14 @@ def test_spectral_constraint_leaves_small_matrix_unchanged(key, maybe_jit):
 
 def test_spectral_state_and_mask(key, maybe_jit):
     params = _spectral_params(key)
-    state = T.spectral_norm_constraint(1.0).init(params)
+    state = S.spectral_norm_constraint(1.0).init(params)
     v = state.inner_state.v
     assert v["w1"].shape == (5,) and v["w2"].shape == (3,)
     assert isinstance(v["b"], optax.MaskedNode)
     top = np.linalg.svd(np.asarray(params["w1"]))[2][0]
     assert abs(abs(float(np.dot(np.asarray(v["w1"]), top))) - 1.0) < 1e-4
     # An explicit mask may bound a vector's L2 norm and skip a matrix.
-    tx = T.spectral_norm_constraint(1.0, mask={"w1": False, "w2": True, "b": True})
+    tx = S.spectral_norm_constraint(1.0, mask={"w1": False, "w2": True, "b": True})
     out = _run(tx, params, lambda p: jax.tree.map(jnp.zeros_like, p), 1, maybe_jit)[-1]
     np.testing.assert_array_equal(out["w1"], params["w1"])
     np.testing.assert_allclose(np.linalg.norm(np.asarray(out["b"])), 1.0, rtol=1e-5)
@@ -282,7 +283,7 @@ def test_spectral_crossing_needs_exact(maybe_jit):
     push = {"w": jnp.diag(jnp.array([0.0, 2.0, 0.0]))}  # sgd(1) step -> diag(2, 3, 0.5)
     grad_fn = lambda p: jax.tree.map(jnp.negative, push)  # noqa: E731
     for exact in (False, True):
-        tx = optax.chain(optax.sgd(1.0), T.spectral_norm_constraint(2.5, exact=exact))
+        tx = optax.chain(optax.sgd(1.0), S.spectral_norm_constraint(2.5, exact=exact))
         out = _run(tx, params, grad_fn, 1, maybe_jit)[-1]
         sigma = np.linalg.norm(np.asarray(out["w"]), 2)
         if exact:
@@ -299,7 +300,7 @@ def test_spectral_crossing_needs_exact(maybe_jit):
     [
         lambda: T.proximal_l1(0.1, 0.1),
         lambda: T.proximal_l1(0.1, 0.1, mask={"w": True, "b": False}),
-        lambda: T.spectral_norm_constraint(1.0),
+        lambda: S.spectral_norm_constraint(1.0),
         lambda: T.decoupled_weight_decay(0.1),
     ],
 )
@@ -321,11 +322,11 @@ def test_missing_params_raises(key, tx):
         lambda: T.proximal_l1(-0.1, 0.1),
         lambda: T.proximal_l1(0.1, -0.1),
         lambda: T.proximal_l1(float("nan"), 0.1),
-        lambda: T.spectral_norm_constraint(0.0),
-        lambda: T.spectral_norm_constraint(-1.0),
-        lambda: T.spectral_norm_constraint(1.0, num_iters=0),
-        lambda: T.spectral_norm_constraint(1.0, num_iters=10, max_iters=5),
-        lambda: T.spectral_norm_constraint(1.0, tol=-1.0),
+        lambda: S.spectral_norm_constraint(0.0),
+        lambda: S.spectral_norm_constraint(-1.0),
+        lambda: S.spectral_norm_constraint(1.0, num_iters=0),
+        lambda: S.spectral_norm_constraint(1.0, num_iters=10, max_iters=5),
+        lambda: S.spectral_norm_constraint(1.0, tol=-1.0),
     ],
 )
 def test_invalid_hyperparameters_raise(make):

@@ -69,6 +69,17 @@ def mlp_init(
     return params
 
 
+def _keep_or_drop(x: jax.Array, rate, key, train: bool, name: str, draw) -> jax.Array:
+    """Inverted dropout of ``x`` with the keep mask ``draw(key, keep)`` (identity if not train)."""
+    checks.check_unit_interval(f"{name} rate", rate)
+    if not train:
+        return x
+    if key is None:
+        raise ValueError(f"{name} with train=True needs a PRNG `key`.")
+    keep = 1.0 - jnp.asarray(rate, x.dtype)
+    return jnp.where(draw(key, keep), x / keep, jnp.zeros((), x.dtype))
+
+
 def dropout(
     x: jax.Array,
     rate,
@@ -95,20 +106,16 @@ def dropout(
     Returns:
       Array of the same shape as ``x``; its expectation over the key equals ``x``.
     """
-    checks.check_unit_interval("dropout rate", rate)
-    if not train:
-        return x
-    if key is None:
-        raise ValueError("dropout with train=True needs a PRNG `key`.")
-    keep = 1.0 - jnp.asarray(rate, x.dtype)
-    if isinstance(shared_mask, bool):
-        mask = jax.random.bernoulli(key, keep, x.shape[-1:] if shared_mask else x.shape)
-    else:
+
+    def draw(key, keep):
+        if isinstance(shared_mask, bool):
+            return jax.random.bernoulli(key, keep, x.shape[-1:] if shared_mask else x.shape)
         one = jax.random.bernoulli(key, keep, x.shape[-1:])
-        mask = jnp.where(
+        return jnp.where(
             jnp.asarray(shared_mask) > 0, one, jax.random.bernoulli(key, keep, x.shape)
         )
-    return jnp.where(mask, x / keep, jnp.zeros((), x.dtype))
+
+    return _keep_or_drop(x, rate, key, train, "dropout", draw)
 
 
 def drop_path(x: jax.Array, rate, *, key: jax.Array | None, train: bool) -> jax.Array:
@@ -123,14 +130,9 @@ def drop_path(x: jax.Array, rate, *, key: jax.Array | None, train: bool) -> jax.
     Returns:
       ``x`` with whole examples zeroed w.p. ``rate`` and survivors scaled by 1/(1-rate).
     """
-    checks.check_unit_interval("drop_path rate", rate)
-    if not train:
-        return x
-    if key is None:
-        raise ValueError("drop_path with train=True needs a PRNG `key`.")
-    keep = 1.0 - jnp.asarray(rate, x.dtype)
-    mask = jax.random.bernoulli(key, keep, (x.shape[0],) + (1,) * (x.ndim - 1))
-    return jnp.where(mask, x / keep, jnp.zeros((), x.dtype))
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    draw = lambda key, keep: jax.random.bernoulli(key, keep, shape)
+    return _keep_or_drop(x, rate, key, train, "drop_path", draw)
 
 
 def mlp_apply(

@@ -102,6 +102,15 @@ def elastic_net(params: PyTree, l1_ratio: float | jax.Array, mask: Mask = None) 
     return r * a + (1 - r) * b
 
 
+def _weighted_sum(params: PyTree, fn: Callable, **others: PyTree) -> jax.Array:
+    """``Σ_leaves sum(fn(w, *others' leaves))``, the others paired leaf by leaf with ``params``."""
+    checks.check_finite("params", params)
+    paired = [paired_leaves(name, params, tree) for name, tree in others.items()]
+    leaves = jax.tree_util.tree_leaves(params)
+    terms = zip(leaves, *paired, strict=True)
+    return total([jnp.sum(fn(upcast(w), *map(upcast, o))) for w, *o in terms])
+
+
 def weighted_l1(params: PyTree, weights: PyTree) -> jax.Array:
     """Per-coordinate L1 ``Σ c ⊙ |w|`` — MAP under independent Laplace priors.
 
@@ -122,10 +131,7 @@ def weighted_l1(params: PyTree, weights: PyTree) -> jax.Array:
         structure that does not match ``params``.
     """
     check_nonnegative_tree("weights", weights)
-    checks.check_finite("params", params)
-    ws = paired_leaves("weights", params, weights)
-    leaves = jax.tree_util.tree_leaves(params)
-    return total([jnp.sum(upcast(c) * jnp.abs(upcast(w))) for w, c in zip(leaves, ws, strict=True)])
+    return _weighted_sum(params, lambda w, c: c * jnp.abs(w), weights=weights)
 
 
 def weighted_l2(params: PyTree, weights: PyTree) -> jax.Array:
@@ -147,12 +153,7 @@ def weighted_l2(params: PyTree, weights: PyTree) -> jax.Array:
       ValueError: concrete negative/non-finite ``weights`` or mismatched structure.
     """
     check_nonnegative_tree("weights", weights)
-    checks.check_finite("params", params)
-    ws = paired_leaves("weights", params, weights)
-    leaves = jax.tree_util.tree_leaves(params)
-    return total(
-        [jnp.sum(upcast(c) * jnp.square(upcast(w))) for w, c in zip(leaves, ws, strict=True)]
-    )
+    return _weighted_sum(params, lambda w, c: c * jnp.square(w), weights=weights)
 
 
 def anchored_l2(params: PyTree, anchor: PyTree) -> jax.Array:
@@ -168,13 +169,8 @@ def anchored_l2(params: PyTree, anchor: PyTree) -> jax.Array:
     Returns:
       Scalar array.
     """
-    checks.check_finite("params", params)
     checks.check_finite("anchor", anchor)
-    anchors = paired_leaves("anchor", params, anchor)
-    leaves = jax.tree_util.tree_leaves(params)
-    return total(
-        [jnp.sum(jnp.square(upcast(w) - upcast(a))) for w, a in zip(leaves, anchors, strict=True)]
-    )
+    return _weighted_sum(params, lambda w, a: jnp.square(w - a), anchor=anchor)
 
 
 def ewc(params: PyTree, anchor: PyTree, fisher: PyTree) -> jax.Array:
@@ -196,17 +192,9 @@ def ewc(params: PyTree, anchor: PyTree, fisher: PyTree) -> jax.Array:
       ValueError: concrete negative/non-finite ``fisher`` or mismatched structures.
     """
     check_nonnegative_tree("fisher", fisher)
-    checks.check_finite("params", params)
     checks.check_finite("anchor", anchor)
-    anchors = paired_leaves("anchor", params, anchor)
-    fishers = paired_leaves("fisher", params, fisher)
-    leaves = jax.tree_util.tree_leaves(params)
-    return total(
-        [
-            jnp.sum(upcast(f) * jnp.square(upcast(w) - upcast(a)))
-            for w, a, f in zip(leaves, anchors, fishers, strict=True)
-        ]
-    )
+    fn = lambda w, a, f: f * jnp.square(w - a)
+    return _weighted_sum(params, fn, anchor=anchor, fisher=fisher)
 
 
 def diagonal_fisher(
