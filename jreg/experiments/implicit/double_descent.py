@@ -14,7 +14,7 @@ import optax
 
 from jreg import data, tasks
 from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.experiments import kit
 from jreg.nn import nets
 from jreg.tasks import widths
 from jreg.util import checks
@@ -31,22 +31,24 @@ IN_DIM, NUM_CLASSES = 40, 10
 
 def get_config(quick: bool = False) -> dict:
     """Reference setup (issue 4): SGD 0.01 momentum 0.9, batch 100, 500 epochs, 3 seeds."""
-    return {
+    full = {
         "seed": 0,
-        # quick: 400 examples, B=50 and lr 0.05 so that widths >= ~18 interpolate the
-        # noisy labels within 1,600 steps (the threshold moves with the data size).
-        "seeds": 2 if quick else 3,
-        "n_train": 400 if quick else 4000,
+        "seeds": 3,
+        "n_train": 4000,
         "n_test": 1000,
         "label_noise": 0.15,
-        "widths": (4, 128, 8) if quick else (2, 300, 20),  # (lo, hi, num), geometric
-        "lr": 0.05 if quick else 0.01,
+        "widths": (2, 300, 20),  # (lo, hi, num), geometric
+        "lr": 0.01,
         "momentum": 0.9,
-        "batch_size": 50 if quick else 100,
-        "num_epochs": 200 if quick else 500,
+        "batch_size": 100,
+        "num_epochs": 500,
         "eval_every": 50,  # epochs
         "num_hidden": 2,
     }
+    # quick: 400 examples, B=50 and lr 0.05 so that widths >= ~18 interpolate the
+    # noisy labels within 1,600 steps (the threshold moves with the data size).
+    small = dict(seeds=2, n_train=400, widths=(4, 128, 8), lr=0.05, batch_size=50, num_epochs=200)
+    return kit.sized(quick, full, quick_overrides=small)
 
 
 def prepare(config: dict, label_noise: float | None = None) -> tuple[dict, np.ndarray]:
@@ -97,34 +99,33 @@ def width_family(config: dict) -> widths.Bucketed:
     return widths.Bucketed(make, key="width", cost=cost, overhead=4 * cost(64))
 
 
-def train_widths(config: dict, ds: dict, ws, *, noise_levels, progress: bool) -> dict:
-    """Every (noise flag, width, seed) in one bucketed :func:`jreg.core.train.sweep`.
+def train_widths(config: dict, ds: dict, ws, *, noise_levels, run: kit.Run) -> dict:
+    """Every (noise flag, width, seed) in one bucketed sweep (:meth:`kit.Run.sweep`).
 
     Args:
       config: experiment config (optimizer, batch size, epochs, eval period in epochs).
       ds: data from :func:`prepare`.
       ws: hidden widths (P,).
       noise_levels: values of ``hp["noisy"]`` (1: noisy labels, 0: clean), L of them.
-      progress: progress bars.
+      run: progress bars and checkpoints.
 
     Returns:
       History arrays reshaped to ``(L, P, S, T)`` plus ``"epoch"`` (T,).
     """
     ws = np.asarray(ws)
-    spe = config["n_train"] // config["batch_size"]
-    res = widths.sweep_buckets(
+    res = run.sweep(
         width_family(config),
         ds,
         stream=streams.epochs(config["batch_size"]),
         seeds=config["seeds"],
         hparams=train.grid(noisy=noise_levels, width=ws),
-        num_steps=config["num_epochs"] * spe,
-        eval_every=config["eval_every"] * spe,
-        progress=progress,
+        epochs=config["num_epochs"],
+        eval_epochs=config["eval_every"],
+        sweeper=widths.sweep_buckets,
     )
     shape = (len(noise_levels), len(ws))
-    hist = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in res.history.items()}
-    return {**hist, "epoch": hist["step"][0, 0, 0] // spe}
+    hist = {k: v.reshape(shape + v.shape[1:]) for k, v in res.history.items()}
+    return {**hist, "epoch": hist["epoch"][0, 0, 0]}
 
 
 def summarize(test_err: np.ndarray, train_err: np.ndarray) -> dict:
@@ -148,10 +149,9 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     Returns per-label-set test / train errors at the end of training, shape (P, S), their
     means (P,), and the interpolation threshold, classical minimum and peak widths.
     """
-    progress = run.progress
     ds, flipped = prepare(config)
     ws = widths.geometric_widths(*config["widths"])
-    res = train_widths(config, ds, ws, noise_levels=(1, 0), progress=progress)
+    res = train_widths(config, ds, ws, noise_levels=(1, 0), run=run)
     n_params = np.array(
         [widths.hidden_params(w, IN_DIM, NUM_CLASSES, config["num_hidden"]) for w in ws]
     )
@@ -211,12 +211,12 @@ def figure(numbers: dict, config: dict):
     ws, n_params = np.asarray(numbers["widths"]), np.asarray(numbers["params"])
     labels = list(numbers["test_error"])
     thr = numbers["threshold"][labels[0]]
-    fig, axes = plotting.figure(1, 2, size=(5.2, 3.8))
-    ax = axes[0][0]
+    fig, axes = kit.panels(2, size=(5.2, 3.8))
+    ax = axes[0]
     for lab, color in zip(labels, ("C3", "C0"), strict=True):
         te, tr = np.asarray(numbers["test_error"][lab]), np.asarray(numbers["train_error"][lab])
-        plotting.band(ax, n_params, te.T, label=f"test, {lab}", color=color)
-        plotting.band(ax, n_params, tr.T, label=f"train, {lab}", color=color, ls="--")
+        kit.band(ax, n_params, te.T, label=f"test, {lab}", color=color)
+        kit.band(ax, n_params, tr.T, label=f"train, {lab}", color=color, ls="--")
     if thr is not None:
         ax.axvline(thr["params"], color="grey", ls=":", label="interpolation threshold (noisy)")
     ax.set_xscale("log")
@@ -227,10 +227,10 @@ def figure(numbers: dict, config: dict):
     ax.set_title(
         f"MNIST-1D, {config['n_train']} train, mean ± std over {n_seeds} seeds", fontsize=9
     )
-    ax = axes[0][1]
+    ax = axes[1]
     for lab, color in zip(labels, ("C3", "C0"), strict=True):
         te = np.asarray(numbers["test_error"][lab])
-        plotting.band(ax, ws, te.T, label=f"test, {lab}", color=color, marker=".")
+        kit.band(ax, ws, te.T, label=f"test, {lab}", color=color, marker=".")
     ax.set_xscale("log")
     ax.set_xlabel("hidden width h")
     ax.set_ylabel("test error")

@@ -27,7 +27,7 @@ import optax
 
 from jreg import data, tasks
 from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.nn import nets
 
@@ -41,7 +41,7 @@ CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_o
 
 def get_config(quick: bool = False) -> dict:
     """MNIST-1D (4000 train), SGD with momentum 0.9 (lr 0.1), batch 512, ghost sizes 8 … 512."""
-    return {
+    full = {
         "seed": 0,
         "seeds": 5,
         "n_train": 4000,
@@ -49,14 +49,16 @@ def get_config(quick: bool = False) -> dict:
         "widths": (40, 128, 128, 10),
         "activation": "relu",
         "batch_size": 512,
-        "ghost_sizes": (8, 32, 512) if quick else (8, 16, 32, 64, 128, 256, 512),
+        "ghost_sizes": (8, 16, 32, 64, 128, 256, 512),
         "lr": 0.1,
         "momentum": 0.9,
         "bn_momentum": 0.9,
-        "num_epochs": 20 if quick else 120,
-        "eval_every": 5 if quick else 10,
+        "num_epochs": 120,
+        "eval_every": 10,
         "eval_stats": "running",  # or "population"
     }
+    small = {"ghost_sizes": (8, 32, 512), "num_epochs": 20, "eval_every": 5}
+    return kit.sized(quick, full, quick_overrides=small)
 
 
 def population_state(widths, params, model_state, x_train, *, activation: str = "relu"):
@@ -103,7 +105,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
     Returns curves (G, S, T) per ghost size and rule, final / best test accuracy (G, S).
     """
-    progress = run.progress
     ds = tasks.split_data(*data.mnist1d(config["n_train"], config["n_test"], seed=config["seed"]))
     b = config["batch_size"]
     ghosts = [int(g) for g in config["ghost_sizes"]]
@@ -114,19 +115,17 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         raise ValueError(
             f"eval_stats must be 'running' or 'population', got {config['eval_stats']!r}."
         )
-    spe = config["n_train"] // b
     hist = []
     for g in ghosts:
-        res = train.sweep(
+        res = run.sweep(
             make_task(config, g),
             ds,
             stream=streams.epochs(b),
             seeds=config["seeds"],
-            num_steps=config["num_epochs"] * spe,
-            eval_every=config["eval_every"] * spe,
-            progress=progress,
+            epochs=config["num_epochs"],
+            eval_epochs=config["eval_every"],
         )
-        hist.append(jax.tree.map(lambda a: np.asarray(a)[0], res.history))  # drop H = 1
+        hist.append({k: v[0] for k, v in res.history.items()})  # drop H = 1
     steps = hist[0]["step"][0]
     rules = {"running": "", "population": "pop_"}
     curves = {
@@ -189,11 +188,11 @@ def figure(numbers: dict, config: dict):
     curves = numbers["curves"][main]
     final_test = np.asarray(numbers["final_test_accuracy"])
     final_train = np.asarray(numbers["final_train_accuracy"])
-    fig, axes = plotting.figure(1, 3, size=(4.3, 3.4))
-    ax = axes[0][0]
-    plotting.band(ax, ghosts, final_test.T, label=f"test ({main} stats)", marker="o")
+    fig, axes = kit.panels(3, size=(4.3, 3.4))
+    ax = axes[0]
+    kit.band(ax, ghosts, final_test.T, label=f"test ({main} stats)", marker="o")
     other = "population" if main == "running" else "running"
-    plotting.band(
+    kit.band(
         ax, ghosts, np.asarray(numbers[f"final_test_accuracy_{other}"]).T,
         label=f"test ({other} stats)", marker="s", ls=":",
     )  # fmt: skip
@@ -203,7 +202,7 @@ def figure(numbers: dict, config: dict):
     ax.set_ylabel("final test accuracy")
     ax.set_title("final test accuracy vs ghost size", fontsize=10)
     ax2 = ax.twinx()
-    plotting.band(
+    kit.band(
         ax2, ghosts, final_train.T, label="train (right axis)", color="grey", ls="--", marker="."
     )
     ax2.set_ylabel("final train accuracy", color="grey")
@@ -213,18 +212,18 @@ def figure(numbers: dict, config: dict):
     best = numbers["best_ghost_size"]
     shown = sorted({ghosts[0], best, ghosts[len(ghosts) // 2], ghosts[-1]})
     for ax, key_, label in (
-        (axes[0][1], "test_accuracy", "test accuracy"),
-        (axes[0][2], "train_loss", "train loss (eval mode)"),
+        (axes[1], "test_accuracy", "test accuracy"),
+        (axes[2], "train_loss", "train loss (eval mode)"),
     ):
         for g in shown:
             lab = f"g = {g}" + (" (plain BN)" if g == b else "")
-            plotting.band(ax, numbers["step"], curves[str(g)][key_], label=lab)
+            kit.band(ax, numbers["step"], curves[str(g)][key_], label=lab)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
         ax.set_title(f"{label} during training ({main} stats)", fontsize=10)
-    axes[0][2].set_yscale("log")
-    axes[0][1].set_ylim(max(0.0, float(final_test.min()) - 0.15), None)
-    axes[0][1].legend(fontsize=8)
+    axes[2].set_yscale("log")
+    axes[1].set_ylim(max(0.0, float(final_test.min()) - 0.15), None)
+    axes[1].legend(fontsize=8)
     fig.suptitle(
         f"Ghost batch norm, MNIST-1D {config['n_train']} train, SGD momentum, batch "
         f"{b}; mean ± std over {final_test.shape[1]} seeds",

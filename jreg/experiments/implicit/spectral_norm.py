@@ -17,8 +17,6 @@ spectral norm measured on the training and test points, and the test accuracy.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,21 +24,18 @@ import optax
 
 from jreg import data, tasks
 from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.nn import models, nets
 from jreg.regularizers import spectral
 from jreg.util import checks
 
-_pm = functools.partial(mean_std, fmt=".3g", std_fmt=".2g")
+_pm = lambda x: mean_std(x, ".3g", std_fmt=".2g")
 
 DESCRIPTION = (
     "Two moons (20% flipped labels), MLP 2-64-64-2 tanh: spectral penalty "
     "λΣσ² vs projection σ ≤ c; Lipschitz bound Πσ vs measured max ‖∂f/∂x‖₂."
 )
-
-
-# ----------------------------------------------------------------------------- measurements
 
 
 def layer_spectral_norms(params: models.Params) -> jax.Array:
@@ -67,12 +62,9 @@ def max_jacobian_norm(params: models.Params, x: jax.Array, *, activation: str) -
     return jnp.max(jnp.linalg.norm(jac, 2, axis=(-2, -1)))
 
 
-# ----------------------------------------------------------------------------- experiment
-
-
 def get_config(quick: bool = False) -> dict:
     """Two moons, 200 train points with 20% flipped labels; Adam 0.01, batch 20."""
-    return {
+    full = {
         "seed": 0,
         "seeds": 5,
         "n_train": 200,
@@ -83,12 +75,14 @@ def get_config(quick: bool = False) -> dict:
         "activation": "tanh",
         "lr": 0.01,
         "batch_size": 20,
-        "num_epochs": 60 if quick else 500,
-        "eval_every": 20 if quick else 100,
+        "num_epochs": 500,
+        "eval_every": 100,
         "power_iters": 10,
-        "penalties": (0.0, 1e-3, 1e-2, 0.1) if quick else (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
-        "max_norms": (0.5, 2.0, 8.0) if quick else (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+        "penalties": (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+        "max_norms": (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
     }
+    small = {"num_epochs": 60, "eval_every": 20, "penalties": (0.0, 1e-3, 1e-2, 0.1)}
+    return kit.sized(quick, full, quick_overrides=small | {"max_norms": (0.5, 2.0, 8.0)})
 
 
 def _track(state, hp):
@@ -96,11 +90,8 @@ def _track(state, hp):
     del hp
     # 100 iterations from a fixed start vector agree with the SVD to float precision on
     # these 64x64 layers.
-    sig = [
-        spectral.spectral_norm(layer["w"], num_iters=100, key=jax.random.key(0))
-        for layer in state["params"]
-    ]
-    return {"bound": jnp.prod(jnp.stack(sig))}
+    sigma = lambda w: spectral.spectral_norm(w, num_iters=100, key=jax.random.key(0))
+    return {"bound": jnp.prod(jnp.stack([sigma(layer["w"]) for layer in state["params"]]))}
 
 
 def make_task(config: dict, *, penalty: bool) -> train.Task:
@@ -129,20 +120,13 @@ def _summarise(res: train.Result, x_all: jax.Array, activation: str) -> dict:
     """
     params = jax.tree.map(np.asarray, res.state["params"])
     sig = jax.vmap(jax.vmap(layer_spectral_norms))(params)  # (H, S, L)
-    measured = jax.vmap(jax.vmap(lambda p: max_jacobian_norm(p, x_all, activation=activation)))(
-        params
-    )
-    h = jax.tree.map(np.asarray, res.history)
+    jac = lambda p: max_jacobian_norm(p, x_all, activation=activation)
+    measured = jax.vmap(jax.vmap(jac))(params)
+    h = res.history
     sig = np.asarray(sig, np.float64)
-    return {
-        "layer_sigmas": sig,
-        "bound": sig.prod(axis=-1),
-        "measured": np.asarray(measured),
-        "test_accuracy": h["test_accuracy"][:, :, -1],
-        "train_accuracy": h["train_accuracy"][:, :, -1],
-        "bound_curve": h["bound"],
-        "step": h["step"][0, 0],
-    }
+    out = dict(layer_sigmas=sig, bound=sig.prod(axis=-1), measured=np.asarray(measured))
+    out |= {k: h[k][:, :, -1] for k in ("test_accuracy", "train_accuracy")}
+    return out | dict(bound_curve=h["bound"], step=h["step"][0, 0])
 
 
 def _log_band(ax, x, ys, *, label, marker):
@@ -154,9 +138,8 @@ def _log_band(ax, x, ys, *, label, marker):
     logs = np.log10(np.maximum(np.asarray(ys, np.float64), 1e-30))
     m, s = logs.mean(axis=0), logs.std(axis=0)
     (line,) = ax.plot(x, 10.0**m, label=label, marker=marker)
-    ax.fill_between(
-        x, 10.0 ** (m - s), 10.0 ** (m + s), color=line.get_color(), alpha=0.2, linewidth=0
-    )
+    lo, hi = 10.0 ** (m - s), 10.0 ** (m + s)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
 
 
@@ -166,43 +149,23 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     Returns per method the exact layer norms (H, S, L), the bound and measured max
     Jacobian norm (H, S), final accuracies (H, S) and the bound during training (H, S, T).
     """
-    progress = run.progress
     key = checks.seed_key(config["seed"])
-    x_tr, y_tr, x_te, y_te, flipped = data.two_moons_with_flips(
-        key,
-        config["n_train"],
-        noise=config["noise"],
-        label_flip=config["label_flip"],
-        n_test=config["n_test"],
-    )
+    moons = {k: config[k] for k in ("noise", "label_flip", "n_test")}
+    x_tr, y_tr, x_te, y_te, flipped = data.two_moons_with_flips(key, config["n_train"], **moons)
     ds = tasks.split_data(x_tr, y_tr, x_te, y_te)
     x_all = jnp.concatenate([jnp.asarray(x_tr), jnp.asarray(x_te)])
-    lams = np.asarray(config["penalties"], np.float32)
-    cs = np.asarray(config["max_norms"], np.float32)
-    spe = config["n_train"] // config["batch_size"]
-    kw = dict(
-        stream=streams.epochs(config["batch_size"]),
-        seeds=config["seeds"],
-        num_steps=config["num_epochs"] * spe,
-        eval_every=config["eval_every"] * spe,
-        progress=progress,
-    )
-    res_pen = train.sweep(make_task(config, penalty=True), ds, hparams={"spectral": lams}, **kw)
-    res_proj = train.sweep(make_task(config, penalty=False), ds, hparams={"max_norm": cs}, **kw)
-    pen = _summarise(res_pen, x_all, config["activation"])
-    proj = _summarise(res_proj, x_all, config["activation"])
+    lams, cs = (np.asarray(config[k], np.float32) for k in ("penalties", "max_norms"))
+    kw = dict(stream=streams.epochs(config["batch_size"]), seeds=config["seeds"])
+    kw |= dict(epochs=config["num_epochs"], eval_epochs=config["eval_every"])
+    res_pen = run.sweep(make_task(config, penalty=True), ds, hparams={"spectral": lams}, **kw)
+    res_proj = run.sweep(make_task(config, penalty=False), ds, hparams={"max_norm": cs}, **kw)
+    pen, proj = (_summarise(r, x_all, config["activation"]) for r in (res_pen, res_proj))
     ok = bool(np.all(pen["bound"] >= pen["measured"]) and np.all(proj["bound"] >= proj["measured"]))
     worst_excess = float(np.max(proj["layer_sigmas"] / cs[:, None, None]) - 1.0)
-    headline = {}
-    for i, lam in enumerate(lams):
-        headline[f"penalty λ={lam:g}: bound / measured / test acc"] = (
-            f"{_pm(pen['bound'][i])} / {_pm(pen['measured'][i])} / {_pm(pen['test_accuracy'][i])}"
-        )
-    for i, c in enumerate(cs):
-        headline[f"projection c={c:g}: bound / measured / test acc"] = (
-            f"{_pm(proj['bound'][i])} / {_pm(proj['measured'][i])} / "
-            f"{_pm(proj['test_accuracy'][i])}"
-        )
+    three = lambda r, i: " / ".join(_pm(r[k][i]) for k in ("bound", "measured", "test_accuracy"))
+    what = "bound / measured / test acc"
+    headline = {f"penalty λ={lam:g}: {what}": three(pen, i) for i, lam in enumerate(lams)}
+    headline |= {f"projection c={c:g}: {what}": three(proj, i) for i, c in enumerate(cs)}
     headline["bound ≥ measured for every model"] = ok
     headline["max σ_max / c − 1 after projection"] = worst_excess
     slack = np.concatenate([(r["bound"] / r["measured"]).ravel() for r in (pen, proj)])
@@ -230,73 +193,52 @@ def figure(numbers: dict, config: dict):
     """Rows: penalty / projection; columns: Lipschitz bound vs measured, accuracy."""
     import matplotlib.ticker
 
-    pen, proj = numbers["penalty"], numbers["projection"]
-    lams, cs = np.asarray(pen["strength"]), np.asarray(proj["max_norm"])
-    pen = {k: np.asarray(v) for k, v in pen.items()}
-    proj = {k: np.asarray(v) for k, v in proj.items()}
+    as_np = lambda d: {k: np.asarray(v) for k, v in d.items()}
+    pen, proj = as_np(numbers["penalty"]), as_np(numbers["projection"])
+    lams, cs = pen["strength"], proj["max_norm"]
     n_layers = len(config["widths"]) - 1
-    fig, axes = plotting.figure(2, 2, size=(4.8, 3.5))
+    fig, axes = kit.panels(4, ncols=2, size=(4.8, 3.5))
     base = lams == 0.0
-    lam_x = lams[~base]
-    for row, (name, res, xs, sel) in enumerate(
-        (
-            ("penalty λ Σσ²", pen, lam_x, ~base),
-            ("projection σ_max ≤ c", proj, cs, np.ones(cs.size, bool)),
-        )
-    ):
-        ax, axa = axes[row]
+    rev = "max spectral norm c per layer (reversed: stronger →)"
+    rows = (
+        ("penalty λ Σσ²", pen, lams[~base], ~base, "strength λ"),
+        ("projection σ_max ≤ c", proj, cs, slice(None), rev),
+    )
+    for row, (name, res, xs, sel, xlabel) in enumerate(rows):
+        ax, axa = axes[2 * row : 2 * row + 2]
         _log_band(ax, xs, res["bound"][sel].T, label="bound Π σ_max(W_l)", marker="o")
         _log_band(ax, xs, res["measured"][sel].T, label="measured max ‖∂f/∂x‖₂ on data", marker="s")
-        plotting.band(axa, xs, res["test_accuracy"][sel].T, label="test", marker="o")
-        plotting.band(
-            axa,
-            xs,
-            res["train_accuracy"][sel].T,
-            label=f"train ({config['label_flip']:.0%} flipped)",
-            marker=".",
-            ls="--",
-            color="grey",
-        )
+        kit.band(axa, xs, res["test_accuracy"][sel].T, label="test", marker="o")
+        label, train_acc = f"train ({config['label_flip']:.0%} flipped)", res["train_accuracy"][sel]
+        kit.band(axa, xs, train_acc.T, label=label, marker=".", ls="--", color="grey")
         if base.any():  # unregularized reference (λ = 0, same seeds), as horizontal bands
             for a, k, c, lab in (
                 (ax, "bound", "C0", "bound, no regularization"),
                 (ax, "measured", "C1", "measured, no regularization"),
                 (axa, "test_accuracy", "C0", "test, no regularization"),
             ):
-                v = pen[k][base][0]
+                v = np.log10(pen[k][base][0]) if a is ax else pen[k][base][0]
+                mid, lo, hi = (v.mean() + d * v.std() for d in (0, -1, 1))
                 if a is ax:  # geometric mean and std, as the log-axis bands
-                    lv = np.log10(v)
-                    mid, lo, hi = (10.0 ** (lv.mean() + d * lv.std()) for d in (0, -1, 1))
-                else:
-                    mid, lo, hi = v.mean(), v.mean() - v.std(), v.mean() + v.std()
+                    mid, lo, hi = 10.0**mid, 10.0**lo, 10.0**hi
                 a.axhline(mid, color=c, ls=":", lw=1.2, label=lab)
                 a.axhspan(lo, hi, color=c, alpha=0.08)
         if row == 1:
-            ax.plot(
-                cs,
-                cs.astype(np.float64) ** n_layers,
-                color="k",
-                lw=0.8,
-                ls="--",
-                label=f"c^{n_layers} (every layer at the bound)",
-            )
+            label = f"c^{n_layers} (every layer at the bound)"
+            ax.plot(cs, cs.astype(np.float64) ** n_layers, color="k", lw=0.8, ls="--", label=label)
         for a in (ax, axa):
             a.set_xscale("log")
-            a.set_xlabel(
-                "strength λ" if row == 0 else "max spectral norm c per layer (reversed: stronger →)"
-            )
-        if row == 1:
-            for a in (ax, axa):
+            a.set_xlabel(xlabel)
+            if row == 1:
                 a.invert_xaxis()
                 a.set_xticks(cs, [f"{c:g}" for c in cs])
                 a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            a.legend(fontsize=7)
         ax.set_yscale("log")
         ax.set_ylabel("Lipschitz constant (bound, measured)")
         axa.set_ylabel("accuracy")
         ax.set_title(f"{name}: Lipschitz bound vs measured", fontsize=10)
         axa.set_title(f"{name}: accuracy", fontsize=10)
-        ax.legend(fontsize=7)
-        axa.legend(fontsize=7)
     fig.suptitle(
         f"Two moons ({config['n_train']} train, {config['label_flip']:.0%} flipped "
         f"labels), MLP {'-'.join(map(str, config['widths']))} {config['activation']}, "
