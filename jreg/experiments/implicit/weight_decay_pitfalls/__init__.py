@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from jreg import data, tasks
-from jreg.experiments import kit, plotting
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 
 from . import adam, batch_norm, bias_regime, dead_relu, rescaling
@@ -39,16 +39,16 @@ DESCRIPTION = (
 
 def get_config(quick: bool = False) -> dict:
     """Sizes of the three parts; ``quick`` shrinks epochs and data."""
-    return {
+    full = {
         "seed": 0,
         "seeds": 5,
         # (a) dead ReLUs: two moons, 2-64-64-2 ReLU MLP, SGD with decoupled decay
-        "dead_n": 200 if quick else 512,
+        "dead_n": 512,
         "dead_noise": 0.1,
         "dead_widths": (2, 64, 64, 2),
         "dead_lr": 0.1,
         "dead_decays": (0.0, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
-        "dead_epochs": 20 if quick else 150,
+        "dead_epochs": 150,
         "dead_batch_size": 32,
         # (a') the regime sweep (same data, net and epochs as (a))
         "regime_lrs": (0.03, 0.1, 0.3),
@@ -59,32 +59,34 @@ def get_config(quick: bool = False) -> dict:
         "rescale_decays": (0.0, 3e-2),
         "rescale_scales": (1e-3, 0.1, 10.0, 1e3),
         # (b) batch norm: 40 -> W (no bias) -> BN -> ReLU -> 10, L2 on W only, plain SGD
-        "n_train": 1000 if quick else 4000,
-        "n_test": 500 if quick else 1000,
+        "n_train": 4000,
+        "n_test": 1000,
         "bn_hidden": 64,
         "bn_lr": 0.2,
         "bn_l2": (0.0, 1e-2),
-        "bn_epochs": 6 if quick else 30,
+        "bn_epochs": 30,
         "bn_batch_size": 50,
         "bn_scales": (0.1, 10.0),
         # (c) Adam + L2 in the loss vs AdamW, MLP 40-128-10 (ReLU), weights-only decay
         "adam_widths": (40, 128, 10),
         "adam_lr": 1e-3,
         "adam_lams": (1e-3, 1e-2, 1e-1, 1.0),
-        "adam_epochs": 6 if quick else 40,
+        "adam_epochs": 40,
         "adam_batch_size": 50,
     }
+    quick_sizes = {"dead_n": 200, "dead_epochs": 20, "n_train": 1000, "n_test": 500}
+    quick_sizes |= {"bn_epochs": 6, "adam_epochs": 6}
+    return kit.sized(quick, full, quick_overrides=quick_sizes)
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
-    """Run the three parts (three sweeps); numbers under ``dead``, ``batch_norm``, ``adam``."""
-    progress = run.progress
-    dead = dead_relu.run(config, progress)
-    regime = bias_regime.run(config, progress)
-    resc = rescaling.run(config, progress)
+    """Run the five parts (five sweeps); numbers under ``dead``, ``batch_norm``, ``adam``, ..."""
+    dead = dead_relu.compute(config, run)
+    regime = bias_regime.compute(config, run)
+    resc = rescaling.compute(config, run)
     ds = tasks.split_data(*data.mnist1d(config["n_train"], config["n_test"], seed=config["seed"]))
-    bn = batch_norm.run(config, ds, progress)
-    ad = adam.run(config, ds, progress, dead_relu.eval_every(config["adam_epochs"]))
+    bn = batch_norm.compute(config, ds, run)
+    ad = adam.compute(config, ds, run)
     decays, s = dead["decays"], dead["decays"].size - 1
     lams, mid = ad["lams"], adam.mid_index(ad["lams"])
     bn_final = bn["w_norm"][:, :, -1]
@@ -131,12 +133,12 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
 def figure(numbers: dict, config: dict):
     """One row of three panels per part; (a') and (d) share the last row."""
-    fig, axes = plotting.figure(4, 3, size=(4.3, 3.3))
-    dead_relu.draw(axes[0], numbers["dead"], config)
-    batch_norm.draw(axes[1], numbers["batch_norm"], config)
-    adam.draw(axes[2], numbers["adam"])
-    bias_regime.draw(axes[3][:2], numbers["bias_regime"])
-    rescaling.draw(axes[3][2], numbers["rescaling"])
+    fig, axes = kit.panels(12, ncols=3, size=(4.3, 3.3))
+    dead_relu.draw(axes[0:3], numbers["dead"], config)
+    batch_norm.draw(axes[3:6], numbers["batch_norm"], config)
+    adam.draw(axes[6:9], numbers["adam"])
+    bias_regime.draw(axes[9:11], numbers["bias_regime"])
+    rescaling.draw(axes[11], numbers["rescaling"])
     n_seeds = np.asarray(numbers["batch_norm"]["w_norm"]).shape[1]
     fig.suptitle(f"Weight-decay pitfalls (mean ± std over {n_seeds} seeds)", fontsize=11)
     fig.tight_layout()

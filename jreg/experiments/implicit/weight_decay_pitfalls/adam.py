@@ -6,19 +6,20 @@ subtracts ``lr·λ·W`` unnormalised; the two coincide for SGD. Weight matrices 
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jreg import tasks
-from jreg.core import streams, train
+from jreg.experiments import kit
 from jreg.nn import nets
 from jreg.regularizers import penalties, transforms
+
+from . import _common
 
 ARMS = ("Adam (λ=0)", "Adam + L2 in loss", "AdamW")
 
 
-def run(config: dict, ds: dict, progress: bool, eval_every: int) -> dict:
+def compute(config: dict, ds: dict, run: kit.Run) -> dict:
     """One sweep over (λ=0, L2 λ's, AdamW λ's) x seeds on MNIST-1D.
 
     Returns ``lams`` (K,) and per arm final test / train accuracy and weight norm (K, S)
@@ -36,34 +37,17 @@ def run(config: dict, ds: dict, progress: bool, eval_every: int) -> dict:
         track=lambda state, hp: {"w_norm": jnp.sqrt(penalties.l2(state["params"], mask))},
     )
     lams = np.asarray(config["adam_lams"], np.float32)
-    zero, k = np.zeros(1, np.float32), lams.size
-    spe = config["n_train"] // config["adam_batch_size"]
-    res = train.sweep(
-        task,
-        ds,
-        stream=streams.epochs(config["adam_batch_size"]),
-        seeds=config["seeds"],
-        hparams={
-            "l2": np.concatenate([zero, lams, np.zeros_like(lams)]),
-            "wd": np.concatenate([zero, np.zeros_like(lams), lams]),
-        },
-        num_steps=config["adam_epochs"] * spe,
-        eval_every=eval_every * spe,
-        progress=progress,
-    )
-    h = jax.tree.map(np.asarray, res.history)
-    pick = dict(zip(ARMS, (slice(0, 1), slice(1, 1 + k), slice(1 + k, 1 + 2 * k)), strict=True))
+    zero, none = np.zeros(1, np.float32), np.zeros_like(lams)
+    hparams = {"l2": np.concatenate([zero, lams, none]), "wd": np.concatenate([zero, none, lams])}
+    res, step = _common.sweep(run, task, ds, config, "adam", hparams)
+    sizes = dict(zip(ARMS, (1, lams.size, lams.size), strict=True))
+    keys = ("test_accuracy", "train_accuracy", "w_norm")
     return {
         "lams": lams,
-        "step": h["step"][0, 0],
+        "step": step,
         **{
-            name: {
-                "test_accuracy": h["test_accuracy"][s, :, -1],
-                "train_accuracy": h["train_accuracy"][s, :, -1],
-                "w_norm": h["w_norm"][s, :, -1],
-                "w_norm_curve": h["w_norm"][s],
-            }
-            for name, s in pick.items()
+            name: {**_common.final(h, *keys), "w_norm_curve": h["w_norm"]}
+            for name, h in _common.arms(res.history, sizes).items()
         },
     }
 
@@ -74,7 +58,7 @@ def mid_index(lams) -> int:
 
 
 def notes(adam: dict) -> list[str]:
-    """Sentences computed from :func:`run`'s numbers."""
+    """Sentences computed from :func:`compute`'s numbers."""
     fmt = lambda v, f: ", ".join(f"{x:{f}}" for x in v)
     l2, aw = adam["Adam + L2 in loss"], adam["AdamW"]
     return [
@@ -91,16 +75,11 @@ def notes(adam: dict) -> list[str]:
 
 def draw(axes, adam: dict) -> None:
     """Test accuracy and final weight norm vs λ, and the weight norm over training."""
-    from jreg.experiments import plotting
-
     lams = np.asarray(adam["lams"])
     colors = {"Adam + L2 in loss": "tab:orange", "AdamW": "tab:green"}
     for name, col in colors.items():
         for ax, key_ in ((axes[0], "test_accuracy"), (axes[1], "w_norm")):
-            v = np.asarray(adam[name][key_])
-            ax.errorbar(
-                lams, v.mean(1), yerr=v.std(1), marker="o", capsize=3, color=col, label=name
-            )
+            kit.seeds_errorbar(ax, lams, adam[name][key_], label=name, dots=False, color=col)
     base = adam["Adam (λ=0)"]
     for ax, key_ in ((axes[0], "test_accuracy"), (axes[1], "w_norm")):
         m, s = np.mean(base[key_]), np.std(base[key_])
@@ -115,15 +94,9 @@ def draw(axes, adam: dict) -> None:
     axes[1].set_yscale("log")
     axes[1].set_title("(c) final weight norm (matrices only)", fontsize=10)
     mid = mid_index(lams)
-    for name, col in colors.items():
-        plotting.band(
-            axes[2], adam["step"], np.asarray(adam[name]["w_norm_curve"][mid]), color=col,
-            label=f"{name}, λ={lams[mid]:g}",
-        )  # fmt: skip
-    plotting.band(
-        axes[2], adam["step"], np.asarray(base["w_norm_curve"][0]), color="grey",
-        label="Adam, λ = 0",
-    )  # fmt: skip
+    curves = [(f"{n}, λ={lams[mid]:g}", c, adam[n]["w_norm_curve"][mid]) for n, c in colors.items()]
+    for label, col, curve in [*curves, ("Adam, λ = 0", "grey", base["w_norm_curve"][0])]:
+        kit.band(axes[2], adam["step"], np.asarray(curve), color=col, label=label)
     axes[2].set_xlabel("step")
     axes[2].set_ylabel("‖weights‖")
     axes[2].set_title("(c) weight norm during training", fontsize=10)

@@ -17,10 +17,12 @@ import numpy as np
 import optax
 
 from jreg import tasks
-from jreg.core import streams, train
+from jreg.experiments import kit
 from jreg.nn import nets
 from jreg.regularizers import losses
 from jreg.util import checks
+
+from . import _common
 
 EPS = 1e-8  # the only term that breaks BN's scale invariance; kept tiny on purpose
 
@@ -67,13 +69,13 @@ def _cos_grad_w(params, x, y):
     return jnp.vdot(g, w) / (jnp.linalg.norm(g) * jnp.linalg.norm(w))
 
 
-def run(config: dict, ds: dict, progress: bool) -> dict:
+def compute(config: dict, ds: dict, run: kit.Run) -> dict:
     """Sweep the L2 strength on ``W`` x seeds; ‖W‖, effective lr and accuracy over training.
 
     Args:
       config: the experiment config (``bn_*`` entries).
       ds: MNIST-1D as :func:`jreg.tasks.split_data`.
-      progress: progress bar.
+      run: the runner's sweep settings.
 
     Returns:
       ``w_norm``, ``eff_lr``, ``test_accuracy``, ``train_loss`` of shape (H, S, T), the
@@ -94,25 +96,16 @@ def run(config: dict, ds: dict, progress: bool) -> dict:
         regularizers={"l2": lambda params, batch, aux: 0.5 * jnp.sum(jnp.square(_w(params)))},
         track=track,
     )
-    spe = config["n_train"] // config["bn_batch_size"]
-    res = train.sweep(
-        task,
-        ds,
-        stream=streams.epochs(config["bn_batch_size"]),
-        seeds=config["seeds"],
-        hparams={"l2": np.asarray(config["bn_l2"], np.float32)},
-        num_steps=config["bn_epochs"] * spe,
-        eval_every=spe,
-        progress=progress,
-    )
-    h = jax.tree.map(np.asarray, res.history)
+    hparams = {"l2": np.asarray(config["bn_l2"], np.float32)}
+    res, step = _common.sweep(run, task, ds, config, "bn", hparams, eval_epochs=1)
+    h = res.history
     x = jnp.asarray(x_tr[: config["bn_batch_size"]])
     y = jnp.asarray(y_tr[: config["bn_batch_size"]])
     params0, _ = model(d_in, config["bn_hidden"], classes).init(checks.seed_key(config["seed"]), {})
     trained = jax.tree.map(lambda a: a[0, 0], res.state["params"])  # no penalty, seed 0
     scales = config["bn_scales"]
     return {
-        "step": h["step"][0, 0],
+        "step": step,
         "w_norm": h["w_norm"],  # (H, S, T)
         "eff_lr": h["eff_lr"],
         "test_accuracy": h["test_accuracy"],
@@ -128,7 +121,7 @@ def run(config: dict, ds: dict, progress: bool) -> dict:
 
 
 def notes(bn: dict) -> list[str]:
-    """Sentences computed from :func:`run`'s numbers."""
+    """Sentences computed from :func:`compute`'s numbers."""
     final = np.asarray(bn["w_norm"])[:, :, -1].mean(1)
     acc = np.asarray(bn["test_accuracy"])[:, :, -1].mean(1)
     return [
@@ -145,12 +138,10 @@ def notes(bn: dict) -> list[str]:
 
 def draw(axes, bn: dict, config: dict) -> None:
     """‖W‖, effective learning rate and test accuracy over training, per L2 strength."""
-    from jreg.experiments import plotting
-
     names = ["no penalty" if lam == 0 else f"L2 on W, λ={lam:g}" for lam in config["bn_l2"]]
     for i, name in enumerate(names):
         for ax, key_ in zip(axes, ("w_norm", "eff_lr", "test_accuracy"), strict=True):
-            plotting.band(ax, bn["step"], np.asarray(bn[key_][i]), label=name)
+            kit.band(ax, bn["step"], np.asarray(bn[key_][i]), label=name)
     diffs = bn["max_abs_logit_diff"]["trained"]
     axes[0].set_title("(b) ‖W‖ of the layer before batch norm", fontsize=10)
     axes[0].set_ylabel("‖W‖ (Frobenius)")

@@ -11,16 +11,17 @@ dead units counted over training.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import data, tasks
-from jreg.core import streams, train
+from jreg import tasks
+from jreg.analysis import rescaling
+from jreg.core import train
+from jreg.experiments import kit
 from jreg.nn import models, nets
-from jreg.util import checks
 
-from .dead_relu import dead_units, eval_every, sgdw_bias_switch
+from . import _common
+from .dead_relu import dead_units, sgdw_bias_switch
 
 
 def model(widths) -> nets.Model:
@@ -35,10 +36,7 @@ def model(widths) -> nets.Model:
         params = models.mlp_init(key, widths, init="he")
         for layer in params[:-1]:
             layer["b"] = layer["b"] + hp.get("bias_init", 0.0)
-        c = hp.get("rescale", 1.0)
-        params[0] = {"w": params[0]["w"] * c, "b": params[0]["b"] * c}
-        params[1] = {**params[1], "w": params[1]["w"] / c}
-        return params
+        return rescaling.rescale_layer(params, 0, hp.get("rescale", 1.0))
 
     def apply(params, x, *, key, train, hp):
         del key, train, hp
@@ -47,12 +45,10 @@ def model(widths) -> nets.Model:
     return nets.pure(init, apply, uses_hp=True)
 
 
-def run(config: dict, progress: bool) -> dict:
+def compute(config: dict, run: kit.Run) -> dict:
     """The sweep; dead units summed over layers, shape (2, R, B, K, S, T) (decay arm first)."""
-    x_tr, y_tr, x_te, y_te = data.two_moons(
-        checks.seed_key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
-    )
-    x = jnp.asarray(x_tr)
+    ds = _common.moons(config)
+    x = jnp.asarray(ds["train"]["x"])
     task = tasks.supervised(
         model(config["dead_widths"]),
         optimizer=lambda hp: sgdw_bias_switch(hp["lr"], hp["decay"], hp["bias_decay"]),
@@ -65,24 +61,13 @@ def run(config: dict, progress: bool) -> dict:
         "bias_init": config["regime_bias_inits"],
         "decay": config["regime_decays"],
     }
-    spe = config["dead_n"] // config["dead_batch_size"]
-    res = train.sweep(
-        task,
-        tasks.split_data(x_tr, y_tr, x_te, y_te),
-        stream=streams.epochs(config["dead_batch_size"]),
-        seeds=config["seeds"],
-        hparams=train.grid(**axes),
-        num_steps=config["dead_epochs"] * spe,
-        eval_every=eval_every(config["dead_epochs"]) * spe,
-        progress=progress,
-    )
-    h = jax.tree.map(np.asarray, res.history)
-    shape = tuple(len(v) for v in axes.values())
+    res, step = _common.sweep(run, task, ds, config, "dead", train.grid(**axes))
+    h, shape = res.history, tuple(len(v) for v in axes.values())
     return {
         **{k: np.asarray(v, np.float32) for k, v in axes.items() if k != "bias_decay"},
-        "step": h["step"][0, 0],
-        "dead": h["dead"].reshape(shape + h["dead"].shape[1:]),  # (2, R, B, K, S, T)
-        "test_accuracy": h["test_accuracy"][:, :, -1].reshape(shape + (-1,)),
+        "step": step,
+        "dead": _common.on_grid(h["dead"], shape),  # (2, R, B, K, S, T)
+        "test_accuracy": _common.on_grid(h["test_accuracy"][:, :, -1], shape),
     }
 
 
@@ -123,8 +108,6 @@ def notes(regime: dict) -> list[str]:
 
 def draw(axes, regime: dict) -> None:
     """Paired difference in final dead units per (λ, lr), one line per bias init; curves."""
-    from jreg.experiments import plotting
-
     mean, se = more_dead(regime)
     xpos = np.arange(regime["decay"].size)
     for b, b0 in enumerate(regime["bias_init"]):
@@ -141,7 +124,7 @@ def draw(axes, regime: dict) -> None:
     axes[0].legend(fontsize=6, ncol=2)
     r, b, k = np.unravel_index(np.argmax(np.abs(mean)), mean.shape)
     for arm, name in enumerate(("weights only", "weights + biases")):
-        plotting.band(axes[1], regime["step"], regime["dead"][arm, r, b, k], label=name)
+        kit.band(axes[1], regime["step"], regime["dead"][arm, r, b, k], label=name)
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("dead units")
     axes[1].set_title(

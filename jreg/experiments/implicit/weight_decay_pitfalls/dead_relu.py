@@ -11,13 +11,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jreg import data, tasks
-from jreg.core import streams, train
+from jreg import tasks
+from jreg.core import train
+from jreg.experiments import kit
 from jreg.nn import nets
 from jreg.regularizers import transforms
-from jreg.util import checks
+
+from . import _common
 
 SETTINGS = ("weights only", "weights + biases")  # bias_decay = 0, 1
+
+
+def _hidden(params, x: jax.Array):
+    """Each hidden layer's parameters and ReLU outputs on ``x``, first to last."""
+    h = x
+    for layer in params[:-1]:
+        h = jax.nn.relu(h @ layer["w"] + layer["b"])
+        yield layer, h
 
 
 def dead_units(params, x: jax.Array) -> jax.Array:
@@ -30,11 +40,8 @@ def dead_units(params, x: jax.Array) -> jax.Array:
     Returns:
       int32 array ``(L,)``, one count per hidden layer.
     """
-    h, out = x, []
-    for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["w"] + layer["b"])
-        out.append(jnp.sum(jnp.all(h == 0, axis=0)).astype(jnp.int32))
-    return jnp.stack(out)
+    count = lambda h: jnp.sum(jnp.all(h == 0, axis=0)).astype(jnp.int32)
+    return jnp.stack([count(h) for _, h in _hidden(params, x)])
 
 
 def near_dead_units(params, x: jax.Array, rel: float = 0.01) -> jax.Array:
@@ -43,12 +50,8 @@ def near_dead_units(params, x: jax.Array, rel: float = 0.01) -> jax.Array:
     Counts exactly dead units too; catches units that weight decay shrank towards zero
     without their output becoming exactly 0. Returns int32 ``(L,)``.
     """
-    h, out = x, []
-    for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["w"] + layer["b"])
-        peak = h.max(axis=0)
-        out.append(jnp.sum(peak <= rel * peak.max()).astype(jnp.int32))
-    return jnp.stack(out)
+    count = lambda peak: jnp.sum(peak <= rel * peak.max()).astype(jnp.int32)
+    return jnp.stack([count(h.max(axis=0)) for _, h in _hidden(params, x)])
 
 
 def _is_bias(params):
@@ -75,36 +78,22 @@ def sgdw_bias_switch(lr: float, decay, bias_decay) -> optax.GradientTransformati
 @jax.jit
 def _dead_unit_stats(params, x):
     """Per hidden unit: dead on all of ``x`` (bool), bias, incoming-weight norm; (U,) each."""
-    h, dead, bias, wn = x, [], [], []
-    for layer in params[:-1]:
-        h = jax.nn.relu(h @ layer["w"] + layer["b"])
-        dead.append(jnp.all(h == 0, axis=0))
-        bias.append(layer["b"])
-        wn.append(jnp.linalg.norm(layer["w"], axis=0))
-    return jnp.concatenate(dead), jnp.concatenate(bias), jnp.concatenate(wn)
+    per = [
+        (jnp.all(h == 0, axis=0), layer["b"], jnp.linalg.norm(layer["w"], axis=0))
+        for layer, h in _hidden(params, x)
+    ]
+    return tuple(jnp.concatenate(a) for a in zip(*per, strict=True))
 
 
-def eval_every(num_epochs: int, evals: int = 10) -> int:
-    """Largest divisor of ``num_epochs`` that still gives at least ``evals`` evaluations."""
-    return max(
-        d
-        for d in range(1, num_epochs + 1)
-        if num_epochs % d == 0 and num_epochs // d >= min(evals, num_epochs)
-    )
-
-
-def run(config: dict, progress: bool) -> dict:
+def compute(config: dict, run: kit.Run) -> dict:
     """One sweep over (bias decay on/off) x λ x seeds; dead units over training.
 
     Returns ``decays`` (K,) and per setting: dead / near-dead counts per hidden layer over
     training (K, S, T, L), final accuracies (K, S), and the mean bias and incoming-weight
     norm of the units dead at the end (K,).
     """
-    x_tr, y_tr, x_te, y_te = data.two_moons(
-        checks.seed_key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
-    )
-    ds = tasks.split_data(x_tr, y_tr, x_te, y_te)
-    x_tr = jnp.asarray(x_tr)
+    ds = _common.moons(config)
+    x_tr = jnp.asarray(ds["train"]["x"])
     decays = np.asarray(config["dead_decays"], np.float32)
     lr = config["dead_lr"]
     task = tasks.supervised(
@@ -116,41 +105,27 @@ def run(config: dict, progress: bool) -> dict:
             "near_dead": near_dead_units(state["params"], x_tr),
         },
     )
-    spe = config["dead_n"] // config["dead_batch_size"]
-    res = train.sweep(
-        task,
-        ds,
-        stream=streams.epochs(config["dead_batch_size"]),
-        seeds=config["seeds"],
-        hparams=train.grid(bias_decay=[0.0, 1.0], decay=decays),  # bias_decay slowest
-        num_steps=config["dead_epochs"] * spe,
-        eval_every=eval_every(config["dead_epochs"]) * spe,
-        progress=progress,
-    )
-    h = jax.tree.map(np.asarray, res.history)
+    grid = train.grid(bias_decay=[0.0, 1.0], decay=decays)  # bias_decay slowest
+    res, step = _common.sweep(run, task, ds, config, "dead", grid)
+    sizes = dict.fromkeys(SETTINGS, decays.size)
     stats = jax.vmap(jax.vmap(_dead_unit_stats, in_axes=(0, None)), in_axes=(0, None))
-    is_dead, bias, wnorm = (np.asarray(a) for a in stats(res.state["params"], x_tr))  # (2K,S,U)
-    k = decays.size
-    out = {"decays": decays, "step": h["step"][0, 0]}
-    for j, name in enumerate(SETTINGS):
-        sl = slice(j * k, (j + 1) * k)
-        n_dead = is_dead[sl].sum(axis=(1, 2))
+    units = zip(("dead", "bias", "w_norm"), stats(res.state["params"], x_tr), strict=True)
+    units = _common.arms({k: np.asarray(v) for k, v in units}, sizes)  # (K, S, U) per arm
+    out = {"decays": decays, "step": step}
+    for name, h in _common.arms(res.history, sizes).items():
+        is_dead = units[name]["dead"]
+        n_dead = is_dead.sum(axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
-            b_mean = np.where(
-                n_dead > 0, (bias[sl] * is_dead[sl]).sum(axis=(1, 2)) / n_dead, np.nan
-            )
-            w_mean = np.where(
-                n_dead > 0, (wnorm[sl] * is_dead[sl]).sum(axis=(1, 2)) / n_dead, np.nan
-            )
+            mean = lambda v: np.where(n_dead > 0, (v * is_dead).sum(axis=(1, 2)) / n_dead, np.nan)
+            b_mean, w_mean = mean(units[name]["bias"]), mean(units[name]["w_norm"])
         out[name] = {
-            "dead_per_layer": h["dead"][sl],  # (K, S, T, L)
-            "near_dead_per_layer": h["near_dead"][sl],
-            "dead_final_per_layer": h["dead"][sl, :, -1],
-            "dead_total_final": h["dead"][sl, :, -1].sum(-1),  # (K, S)
-            "dead_curve_total": h["dead"][sl].sum(-1),  # (K, S, T)
-            "near_dead_total_final": h["near_dead"][sl, :, -1].sum(-1),
-            "test_accuracy": h["test_accuracy"][sl, :, -1],
-            "train_accuracy": h["train_accuracy"][sl, :, -1],
+            "dead_per_layer": h["dead"],  # (K, S, T, L)
+            "near_dead_per_layer": h["near_dead"],
+            "dead_final_per_layer": h["dead"][:, :, -1],
+            "dead_total_final": h["dead"][:, :, -1].sum(-1),  # (K, S)
+            "dead_curve_total": h["dead"].sum(-1),  # (K, S, T)
+            "near_dead_total_final": h["near_dead"][:, :, -1].sum(-1),
+            **_common.final(h, "test_accuracy", "train_accuracy"),
             "dead_unit_bias_mean": b_mean,
             "dead_unit_w_norm_mean": w_mean,
         }
@@ -158,7 +133,7 @@ def run(config: dict, progress: bool) -> dict:
 
 
 def notes(dead: dict) -> list[str]:
-    """Sentences computed from :func:`run`'s numbers."""
+    """Sentences computed from :func:`compute`'s numbers."""
     decays = dead["decays"]
     only, both = dead["weights only"], dead["weights + biases"]
     t_only, t_both = only["dead_total_final"].mean(1), both["dead_total_final"].mean(1)
@@ -183,22 +158,14 @@ def notes(dead: dict) -> list[str]:
 
 def draw(axes, dead: dict, config: dict) -> None:
     """Three panels: final dead units vs λ, dead units over training, test accuracy vs λ."""
-    from jreg.experiments import plotting
-
     decays = dead["decays"]
     colors = {"weights only": "tab:blue", "weights + biases": "tab:red"}
     xpos = np.arange(decays.size)
     for name in SETTINGS:
-        d = {k: np.asarray(v) for k, v in dead[name].items()}
+        d, kw = {k: np.asarray(v) for k, v in dead[name].items()}, {"color": colors[name]}
         for ax, v in ((axes[0], d["dead_total_final"]), (axes[2], d["test_accuracy"])):
-            ax.errorbar(
-                xpos, v.mean(1), yerr=v.std(1), marker="o", capsize=3,
-                color=colors[name], label=f"decay on {name}",
-            )  # fmt: skip
-        plotting.band(
-            axes[1], dead["step"], d["dead_curve_total"][-1], color=colors[name],
-            label=f"decay on {name}",
-        )  # fmt: skip
+            kit.seeds_errorbar(ax, xpos, v, label=f"decay on {name}", dots=False, **kw)
+        kit.band(axes[1], dead["step"], d["dead_curve_total"][-1], label=f"decay on {name}", **kw)
     n_hidden = sum(config["dead_widths"][1:-1])
     for ax, label in ((axes[0], f"dead ReLU units (of {n_hidden})"), (axes[2], "test accuracy")):
         ax.set_xticks(xpos, [f"{v:g}" for v in decays], fontsize=8)

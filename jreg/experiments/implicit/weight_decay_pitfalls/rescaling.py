@@ -16,14 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jreg import data, tasks
+from jreg import tasks
 from jreg.analysis import rescaling
-from jreg.core import streams, train
+from jreg.core import train
+from jreg.experiments import kit
 from jreg.nn import models
 from jreg.util import checks
 
+from . import _common
 from .bias_regime import model
-from .dead_relu import eval_every, sgdw_bias_switch
+from .dead_relu import sgdw_bias_switch
 
 
 def invariance(params, x: jax.Array, scales) -> dict:
@@ -38,38 +40,37 @@ def invariance(params, x: jax.Array, scales) -> dict:
     }
 
 
-def _imbalance(params) -> jax.Array:
-    """``Δ_l = ‖w_l‖² + ‖b_l‖² − ‖w_{l+1}‖²`` per hidden layer, shape (L,)."""
+def _sq_norms(params) -> tuple[jax.Array, jax.Array]:
+    """Per hidden layer: ``‖θ_l‖² = ‖w_l‖² + ‖b_l‖²`` and ``‖w_{l+1}‖²``, shape (L,) each.
+
+    Layer totals: :func:`jreg.analysis.rescaling.unit_imbalance` summed over a layer's
+    units gives the same Δ_l in another order of summation (so other float rounding).
+    """
     sq = lambda a: jnp.sum(jnp.square(a))
-    return jnp.stack(
-        [
-            sq(params[i]["w"]) + sq(params[i]["b"]) - sq(params[i + 1]["w"])
-            for i in range(len(params) - 1)
-        ]
-    )
+    inner = [sq(p["w"]) + sq(p["b"]) for p in params[:-1]]
+    return jnp.stack(inner), jnp.stack([sq(p["w"]) for p in params[1:]])
+
+
+def _imbalance(params) -> jax.Array:
+    """``Δ_l = ‖θ_l‖² − ‖w_{l+1}‖²`` per hidden layer, shape (L,)."""
+    inner, outer = _sq_norms(params)
+    return inner - outer
 
 
 def _ratio(params) -> jax.Array:
     """``‖θ_l‖ / ‖w_{l+1}‖`` per hidden layer, shape (L,)."""
-    sq = lambda a: jnp.sum(jnp.square(a))
-    return jnp.stack(
-        [
-            jnp.sqrt((sq(params[i]["w"]) + sq(params[i]["b"])) / sq(params[i + 1]["w"]))
-            for i in range(len(params) - 1)
-        ]
-    )
+    inner, outer = _sq_norms(params)
+    return jnp.sqrt(inner / outer)
 
 
-def run(config: dict, progress: bool) -> dict:
+def compute(config: dict, run: kit.Run) -> dict:
     """Invariance check at init, and one sweep over (init rescale c0) x (λ) x seeds.
 
     Returns the invariance errors, ``rescales`` (C,), ``decays`` (K,), and per config the
     layer norm ratios and imbalances over training, shape (C, K, S, T, L), with the
     prediction ``(1 − ηλ)^{2t} Δ_0``.
     """
-    x_tr, y_tr, x_te, y_te = data.two_moons(
-        checks.seed_key(config["seed"]), config["dead_n"], noise=config["dead_noise"]
-    )
+    ds = _common.moons(config)
     widths, lr = config["dead_widths"], config["dead_lr"]
     params0 = models.mlp_init(checks.seed_key(config["seed"]), widths, init="he")
     task = tasks.supervised(
@@ -83,48 +84,32 @@ def run(config: dict, progress: bool) -> dict:
     )
     rescales = np.asarray(config["rescale_inits"], np.float32)
     decays = np.asarray(config["rescale_decays"], np.float32)
-    spe = config["dead_n"] // config["dead_batch_size"]
-    res = train.sweep(
-        task,
-        tasks.split_data(x_tr, y_tr, x_te, y_te),
-        stream=streams.epochs(config["dead_batch_size"]),
-        seeds=config["seeds"],
-        hparams=train.grid(rescale=rescales, decay=decays),
-        num_steps=config["dead_epochs"] * spe,
-        eval_every=eval_every(config["dead_epochs"]) * spe,
-        progress=progress,
-    )
-    h = jax.tree.map(np.asarray, res.history)
-    shape = (rescales.size, decays.size)
+    grid = train.grid(rescale=rescales, decay=decays)
+    res, step = _common.sweep(run, task, ds, config, "dead", grid)
+    h, shape = res.history, (rescales.size, decays.size)
     # Δ at step 0: the sweep's init key for seed s is fold_in(key(s), 0).
+    init = lambda s, c: model(widths).init(
+        jax.random.fold_in(checks.seed_key(s), 0), {"rescale": c}
+    )
     delta0 = np.asarray(
-        [
-            [
-                _imbalance(
-                    model(widths).init(jax.random.fold_in(checks.seed_key(s), 0), {"rescale": c})[0]
-                )
-                for s in range(config["seeds"])
-            ]
-            for c in rescales
-        ]
+        [[_imbalance(init(s, c)[0]) for s in range(config["seeds"])] for c in rescales]
     )  # (C, S, L)
-    step = h["step"][0, 0]
     factor = (1.0 - lr * decays)[None, :, None, None, None] ** (2.0 * step)[:, None]
     return {
-        "invariance": invariance(params0, jnp.asarray(x_tr), config["rescale_scales"]),
+        "invariance": invariance(params0, jnp.asarray(ds["train"]["x"]), config["rescale_scales"]),
         "rescales": rescales,
         "decays": decays,
         "step": step,
-        "ratio": h["ratio"].reshape(shape + h["ratio"].shape[1:]),  # (C, K, S, T, L)
-        "imbalance": h["imbalance"].reshape(shape + h["imbalance"].shape[1:]),
+        "ratio": _common.on_grid(h["ratio"], shape),  # (C, K, S, T, L)
+        "imbalance": _common.on_grid(h["imbalance"], shape),
         "imbalance_init": delta0,  # (C, S, L)
         "imbalance_predicted": delta0[:, None, :, None, :] * factor,  # (C, K, S, T, L)
-        "test_accuracy": h["test_accuracy"][:, :, -1].reshape(shape + (-1,)),
+        "test_accuracy": _common.on_grid(h["test_accuracy"][:, :, -1], shape),
     }
 
 
 def notes(resc: dict) -> list[str]:
-    """Sentences computed from :func:`run`'s numbers."""
+    """Sentences computed from :func:`compute`'s numbers."""
     inv = max(resc["invariance"].values())
     ratio = resc["ratio"]  # (C, K, S, T, L)
     delta, pred = resc["imbalance"][..., -1, :], resc["imbalance_predicted"][..., -1, :]
@@ -153,14 +138,10 @@ def notes(resc: dict) -> list[str]:
 
 def draw(ax, resc: dict) -> None:
     """Norm ratio ‖θ₁‖/‖W₂‖ over training, per init rescale and λ."""
-    from jreg.experiments import plotting
-
     for i, c in enumerate(resc["rescales"]):
         for k, lam in enumerate(resc["decays"]):
-            plotting.band(
-                ax, resc["step"], np.asarray(resc["ratio"])[i, k, :, :, 0],
-                label=f"c0={c:g}, λ={lam:g}", ls="-" if lam > 0 else "--",
-            )  # fmt: skip
+            curve, ls = np.asarray(resc["ratio"])[i, k, :, :, 0], "-" if lam > 0 else "--"
+            kit.band(ax, resc["step"], curve, label=f"c0={c:g}, λ={lam:g}", ls=ls)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("step")
