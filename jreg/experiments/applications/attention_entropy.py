@@ -26,8 +26,8 @@ import numpy as np
 import optax
 
 from jreg import tasks
-from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.core import streams
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.nn import transformer
 from jreg.regularizers import activity
@@ -36,8 +36,7 @@ from jreg.util import checks
 DESCRIPTION = (
     "Associative recall, 2-layer pre-LN transformer, Adam without warm-up at increasing "
     "learning rates: baseline vs attention-entropy regularizer vs QK-layernorm vs σReparam; "
-    "attention "
-    "entropy, largest attention logit, loss spikes, accuracy."
+    "attention entropy, largest attention logit, loss spikes, accuracy."
 )
 
 NUM_KEYS, NUM_VALUES, PAIRS, LENGTH = 16, 16, 8, 32
@@ -69,25 +68,26 @@ def get_config(quick: bool = False) -> dict:
     6 arms × 3 rates × 5 seeds = 90 configs: an even count, so the two host devices of
     ``jreg run`` need no padding config.
     """
-    return {
+    full = {
         "data_seed": 0,  # held-out evaluation sequences
-        "seeds": 2 if quick else 5,
-        "learning_rates": (1e-3, 3e-2) if quick else (1e-3, 1e-2, 3e-2),
+        "seeds": 5,
+        "learning_rates": (1e-3, 1e-2, 3e-2),
         "entropy_weights": (0.03, 0.1, 0.3),
         "batch_size": 16,
-        "num_steps": 40 if quick else 120,
-        "eval_every": 20 if quick else 15,
-        "n_test": 64 if quick else 256,
+        "num_steps": 120,
+        "eval_every": 15,
+        "n_test": 256,
         "spike_factor": 1.5,  # an evaluation whose loss exceeds this × the best so far
         # configs per compiled call sized to this many MiB (train.sweep's memory_budget;
         # 0: all 90 in one call)
         "memory_budget_mib": 0,
     }
+    small = {"seeds": 2, "learning_rates": (1e-3, 3e-2), "num_steps": 40, "eval_every": 20}
+    return kit.sized(quick, full, quick_overrides={**small, "n_test": 64})
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """One sweep over arm × learning rate × seed; per-arm entropy, logits, spikes, accuracy."""
-    progress = run.progress
     test = recall_batch(
         checks.seed_key(config["data_seed"] + 10_000, "data_seed + 10_000"), config["n_test"]
     )
@@ -127,19 +127,14 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         "sigma_reparam": np.asarray([arms[a][3] for a in a_idx], np.float32),
     }
     bs = config["batch_size"]
-    res = train.sweep(
-        task,
-        {"train": test, "test": test},
+    history = run.sweep(
+        task, {"train": test, "test": test},
         stream=streams.generated(lambda k, t: recall_batch(k, bs), name="recall"),
-        seeds=config["seeds"],
-        hparams=hp,
-        num_steps=config["num_steps"],
-        eval_every=config["eval_every"],
-        progress=progress,
-        memory_budget=config["memory_budget_mib"] * 2**20 or None,
-    )
-    shape = (len(arms), len(lrs), *np.shape(res.history["step"])[1:])
-    h = {k: np.asarray(v).reshape(shape) for k, v in res.history.items()}  # (A, R, S, T)
+        seeds=config["seeds"], num_steps=config["num_steps"], eval_every=config["eval_every"],
+        hparams=hp, memory_budget=config["memory_budget_mib"] * 2**20 or None,
+    ).history  # fmt: skip
+    shape = (len(arms), len(lrs), *history["step"].shape[1:])
+    h = {k: v.reshape(shape) for k, v in history.items()}  # (A, R, S, T)
     loss = h["test_loss"]
     best_so_far = np.minimum.accumulate(loss, axis=-1)
     spikes = np.sum(loss[..., 1:] > config["spike_factor"] * best_so_far[..., :-1], axis=-1)
@@ -230,17 +225,15 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Per arm vs learning rate: mean entropy, largest logit, final accuracy; loss curves."""
-
     lrs = np.asarray(numbers["learning_rates"])
-    fig, axes = plotting.subplots(1, 4, figsize=(18, 4))
+    fig, axes = kit.panels(4, size=(4.5, 4))
     for ax, key, lab in (
         (axes[0], "mean_attention_entropy", "mean attention entropy (nats)"),
         (axes[1], "max_attention_logit", "largest |attention logit|"),
         (axes[2], "final_accuracy", "final recall accuracy"),
     ):
-        v = np.asarray(numbers[key], float)
         for a, name in enumerate(numbers["arms"]):
-            ax.errorbar(lrs, v[a].mean(-1), yerr=v[a].std(-1), marker="o", capsize=3, label=name)
+            kit.seeds_errorbar(ax, lrs, np.asarray(numbers[key])[a], label=name, dots=False)
         ax.set(xscale="log", xlabel="learning rate (Adam, no warm-up)", ylabel=lab)
         ax.set_title(lab + " (mean ± std)")
     axes[0].axhline(numbers["max_causal_entropy"], color="gray", ls=":", label="uniform")

@@ -24,7 +24,7 @@ import optax
 from jreg import data, tasks
 from jreg.analysis import linear, metrics
 from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.nn import models, nets
 from jreg.regularizers import activity
@@ -38,22 +38,26 @@ DESCRIPTION = (
 
 def get_config(quick: bool = False) -> dict:
     """Full size: 2,000 / 1,000 digits, 3 seeds; quick: 500 / 300, 1 seed, 32 codes."""
-    return {
+    full = {
         "seed": 0,  # digits chosen and ordered by this key
-        "seeds": 1 if quick else 3,
-        "n_train": 500 if quick else 2000,
-        "n_test": 300 if quick else 1000,
-        "hidden": 32 if quick else 128,
-        "lambdas": (0.0, 1.0, 3.0) if quick else (0.0, 0.3, 1.0, 3.0),
-        "noises": (0.0, 0.5) if quick else (0.0, 0.25, 0.5),  # σ of training-input noise
+        "seeds": 3,
+        "n_train": 2000,
+        "n_test": 1000,
+        "hidden": 128,
+        "lambdas": (0.0, 0.3, 1.0, 3.0),
+        "noises": (0.0, 0.25, 0.5),  # σ of training-input noise
         "jacobian_examples": 8,  # first examples of each batch that the penalty sees
         "learning_rate": 1e-2,
         "batch_size": 50,
-        "num_epochs": 20 if quick else 7,
+        "num_epochs": 7,
         "contraction_std": 0.1,  # s of the test perturbation of the contraction ratio
         "probe_labels": 100,  # labelled training images for the probe
         "probe_ridge": 1.0,  # α of the probe's ridge
     }
+    small = {"seeds": 1, "n_train": 500, "n_test": 300, "hidden": 32, "num_epochs": 20}
+    return kit.sized(
+        quick, full, quick_overrides={**small, "lambdas": (0.0, 1.0, 3.0), "noises": (0.0, 0.5)}
+    )
 
 
 def _encode(params, x):
@@ -81,7 +85,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
     Arrays below have shape (L, N, S): λ (``lambdas``), σ (``noises``), seed.
     """
-    progress = run.progress
     key = checks.seed_key(config["seed"])
     k_data, k_eps = jax.random.split(key)
     x_tr, y_tr, x_te, y_te = data.mnist_digits(config["n_train"], config["n_test"], key=k_data)
@@ -105,17 +108,11 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     lambdas = np.asarray(config["lambdas"], np.float32)
     noises = np.asarray(config["noises"], np.float32)
     hps = train.grid(contractive=lambdas, noise=noises)
-    spe = config["n_train"] // config["batch_size"]
-    res = train.sweep(
-        task,
-        tasks.split_data(x_tr, y_tr, x_te, y_te),
-        stream=streams.epochs(config["batch_size"]),
-        seeds=config["seeds"],
-        hparams=hps,
-        num_steps=config["num_epochs"] * spe,
-        eval_every=config["num_epochs"] * spe,
-        progress=progress,
-    )
+    res = run.sweep(
+        task, tasks.split_data(x_tr, y_tr, x_te, y_te),
+        stream=streams.epochs(config["batch_size"]), seeds=config["seeds"],
+        epochs=config["num_epochs"], eval_epochs=config["num_epochs"], hparams=hps,
+    )  # fmt: skip
     shape = (len(lambdas), len(noises), -1)
     x_te, y_te = jnp.asarray(x_te), jnp.asarray(y_te)
     eps = jax.random.normal(k_eps, x_te.shape)  # one draw shared by every config
@@ -143,7 +140,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     sig = jnp.asarray(hps["noise"])[:, None] * jnp.ones(res.state["params"][0]["b"].shape[:2])
     out = jax.jit(jax.vmap(jax.vmap(measure)))(res.state["params"], sig)
     m = {k: np.asarray(v).reshape(shape) for k, v in out.items()}
-    m["reconstruction"] = np.asarray(res.history["test_loss"][..., -1]).reshape(shape)
+    m["reconstruction"] = res.history["test_loss"][..., -1].reshape(shape)
     best_probe = lambdas[np.argmax(m["probe_accuracy"].mean(-1), axis=0)]  # (N,)
     best_noisy = lambdas[np.argmin(m["noisy_reconstruction"].mean(-1), axis=0)]
     numbers = {"lambdas": lambdas, "noises": noises, **m}
@@ -187,7 +184,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Per metric: value vs λ (symlog), one line per σ, mean ± std over seeds."""
-
     lambdas, noises = np.asarray(numbers["lambdas"]), np.asarray(numbers["noises"])
     keys = (
         ("reconstruction", "clean test reconstruction error"),
@@ -196,17 +192,11 @@ def figure(numbers: dict, config: dict):
         ("contraction_ratio", "‖h(x+ε) − h(x)‖ / ‖ε‖"),
         ("probe_accuracy", f"linear probe accuracy ({config['probe_labels']} labels)"),
     )
-    fig, axes = plotting.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8))
+    fig, axes = kit.panels(len(keys), size=(4.2, 3.8))
     for ax, (k, lab) in zip(axes, keys, strict=True):
-        v = np.asarray(numbers[k])
         for j, s in enumerate(noises):
-            ax.errorbar(
-                lambdas,
-                v[:, j].mean(-1),
-                yerr=v[:, j].std(-1),
-                marker="o",
-                capsize=3,
-                label=f"σ={s:g}",
+            kit.seeds_errorbar(
+                ax, lambdas, np.asarray(numbers[k])[:, j], label=f"σ={s:g}", dots=False
             )
         ax.set_xscale("symlog", linthresh=float(lambdas[lambdas > 0].min()))
         ax.set_xticks(lambdas, [f"{v:g}" for v in lambdas])

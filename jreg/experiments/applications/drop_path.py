@@ -12,13 +12,12 @@ accuracy and the train − test accuracy gap at the end of training.
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import optax
 
 from jreg import data, tasks
-from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.core import streams
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.nn import nets
 
@@ -29,25 +28,28 @@ DESCRIPTION = (
 
 
 def get_config(quick: bool = False) -> dict:
-    """Full size: 4,000 / 1,000 MNIST-1D, 5 seeds; quick: 1,000 / 500, 2 seeds, short."""
-    return {
+    """Full size: 4,000 / 1,000 MNIST-1D, 5 seeds; quick: 600 / 500, 2 seeds, short."""
+    full = {
         "data_seed": 0,  # mnist1d generator seed
-        "seeds": 2 if quick else 5,  # model seeds (init, batch order, drop masks)
-        "n_train": 600 if quick else 4000,
-        "n_test": 500 if quick else 1000,
-        "width": 32 if quick else 64,
-        "depth": 8 if quick else 16,
+        "seeds": 5,  # model seeds (init, batch order, drop masks)
+        "n_train": 4000,
+        "n_test": 1000,
+        "width": 64,
+        "depth": 16,
         "rates": (0.0, 0.1, 0.2, 0.3),  # final-block drop rate p_L
         "learning_rate": 1e-3,
         "batch_size": 100,
-        "num_epochs": 15 if quick else 60,
-        "eval_every": 5 if quick else 10,  # epochs
+        "num_epochs": 60,
+        "eval_every": 10,  # epochs
     }
+    quick_sizes = {"seeds": 2, "n_train": 600, "n_test": 500, "width": 32, "depth": 8}
+    return kit.sized(
+        quick, full, quick_overrides={**quick_sizes, "num_epochs": 15, "eval_every": 5}
+    )
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """Train every rate × seed in one sweep; final train / test accuracy per rate."""
-    progress = run.progress
     x_tr, y_tr, x_te, y_te = data.mnist1d(
         config["n_train"], config["n_test"], seed=config["data_seed"]
     )
@@ -57,19 +59,13 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         optimizer=optax.adam(config["learning_rate"]),
         hparams={"drop_path_rate": 0.0},
     )
-    spe = config["n_train"] // config["batch_size"]
     rates = np.asarray(config["rates"], np.float32)
-    res = train.sweep(
-        task,
-        tasks.split_data(x_tr, y_tr, x_te, y_te),
-        stream=streams.epochs(config["batch_size"]),
-        seeds=config["seeds"],
+    hist = run.sweep(
+        task, tasks.split_data(x_tr, y_tr, x_te, y_te),
+        stream=streams.epochs(config["batch_size"]), seeds=config["seeds"],
+        epochs=config["num_epochs"], eval_epochs=config["eval_every"],
         hparams={"drop_path_rate": rates},
-        num_steps=config["num_epochs"] * spe,
-        eval_every=config["eval_every"] * spe,
-        progress=progress,
-    )
-    hist = jax.tree.map(np.asarray, res.history)
+    ).history  # fmt: skip
     tr_acc, te_acc = hist["train_accuracy"][..., -1], hist["test_accuracy"][..., -1]  # (R, S)
     gap = tr_acc - te_acc
     labels = [f"p_L={r:g}" for r in rates]
@@ -111,24 +107,17 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Test accuracy and train − test gap per rate (mean ± std over seeds); test curves."""
-
     rates = np.asarray(numbers["rates"])
-    fig, axes = plotting.subplots(1, 3, figsize=(14, 4))
+    fig, axes = kit.panels(3, size=(14 / 3, 4))
     for ax, key, lab in (
         (axes[0], "test_accuracy", "final test accuracy"),
         (axes[1], "train_test_gap", "train − test accuracy"),
     ):
-        v = np.asarray(numbers[key])
-        ax.errorbar(rates, v.mean(1), yerr=v.std(1), marker="o", capsize=4)
-        for s in range(v.shape[1]):
-            ax.plot(rates, v[:, s], ".", color="gray", alpha=0.5)
+        kit.seeds_errorbar(ax, rates, numbers[key])
         ax.set(xlabel="final drop-path rate $p_L$", ylabel=lab, title=lab + " (mean ± std)")
-    step = np.asarray(numbers["step"])
     curves = np.asarray(numbers["curves"]["test_accuracy"])
     for i, r in enumerate(rates):
-        m, s = curves[i].mean(0), curves[i].std(0)
-        axes[2].plot(step, m, label=f"$p_L$={r:g}")
-        axes[2].fill_between(step, m - s, m + s, alpha=0.2)
+        kit.band(axes[2], np.asarray(numbers["step"]), curves[i], label=f"$p_L$={r:g}")
     axes[2].set(xlabel="step", ylabel="test accuracy", title="test accuracy during training")
     axes[2].legend()
     fig.tight_layout()

@@ -25,8 +25,8 @@ import optax
 
 from jreg import data, tasks
 from jreg.analysis import linear, metrics
-from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.core import streams
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.nn import transformer
 from jreg.util import checks
@@ -71,17 +71,12 @@ def markov_sequences(key: jax.Array, n: int, successors: int = 3) -> jax.Array:
 
 def get_config(quick: bool = False) -> dict:
     """Full size: 2,000 / 512 sequences, 5 seeds, 250 steps; quick: 400 / 128, 2 seeds, 20."""
-    return {
-        "data_seed": 0,
-        "seeds": 2 if quick else 5,
-        "n_train": 400 if quick else 2000,
-        "n_test": 128 if quick else 512,
-        "rules": tuple(RULES),
-        "learning_rate": 3e-3,
-        "batch_size": 32,
-        "num_steps": 20 if quick else 250,
-        "eval_every": 20 if quick else 50,
-    }
+    full = {
+        "data_seed": 0, "seeds": 5, "n_train": 2000, "n_test": 512, "rules": tuple(RULES),
+        "learning_rate": 3e-3, "batch_size": 32, "num_steps": 250, "eval_every": 50,
+    }  # fmt: skip
+    small = {"seeds": 2, "n_train": 400, "n_test": 128, "num_steps": 20, "eval_every": 20}
+    return kit.sized(quick, full, quick_overrides=small)
 
 
 def _probe_accuracy(hidden: jax.Array, labels: jax.Array) -> jax.Array:
@@ -95,7 +90,6 @@ def _probe_accuracy(hidden: jax.Array, labels: jax.Array) -> jax.Array:
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """One sweep over rule × seed; masked accuracy and probes per rule × seed."""
-    progress = run.progress
     key = checks.seed_key(config["data_seed"], "data_seed")
     toks = markov_sequences(key, config["n_train"] + config["n_test"])
     tr, te = toks[: config["n_train"]], toks[config["n_train"] :]
@@ -144,17 +138,12 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         sel = jax.random.bernoulli(k_sel, 0.15, x.shape)
         return {"x": x + (TOKENS + 1) * sel, "y": x, "mask": sel}
 
-    res = train.sweep(
-        task,
-        {"train": test, "test": test},
-        stream=streams.generated(batch, name="bert"),
-        seeds=config["seeds"],
+    res = run.sweep(
+        task, {"train": test, "test": test}, stream=streams.generated(batch, name="bert"),
+        seeds=config["seeds"], num_steps=config["num_steps"], eval_every=config["eval_every"],
         hparams=hp,
-        num_steps=config["num_steps"],
-        eval_every=config["eval_every"],
-        progress=progress,
-    )
-    curves = np.asarray(res.history["test_accuracy"])  # (rules, S, T)
+    )  # fmt: skip
+    curves = res.history["test_accuracy"]  # (rules, S, T)
     acc = curves[..., -1]
     n_rules, n_seeds = acc.shape
     params = jax.tree.map(lambda p: p.reshape(n_rules * n_seeds, *p.shape[2:]), res.state["params"])
@@ -175,7 +164,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
     numbers = {
         "rules": rules,
-        "step": np.asarray(res.history["step"][0, 0]),
+        "step": res.history["step"][0, 0],
         "masked_accuracy": acc,
         "masked_accuracy_curves": curves,
         "probe_token_accuracy": probe_self,
@@ -224,10 +213,9 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
 def figure(numbers: dict, config: dict):
     """Per rule: masked accuracy and the two probes with 95 % intervals; accuracy curves."""
-
     rules = numbers["rules"]
     xs = np.arange(len(rules))
-    fig, axes = plotting.subplots(1, 4, figsize=(18, 4))
+    fig, axes = kit.panels(4, size=(4.5, 4))
     for ax, key, ci, lab in (
         (axes[0], "masked_accuracy", "masked_accuracy_ci95", "masked-token accuracy"),
         (axes[1], "probe_token_accuracy", "probe_token_ci95", "probe: token (unmasked input)"),
