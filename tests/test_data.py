@@ -152,6 +152,26 @@ def test_mnist1d_shapes_and_determinism(no_network):
         data.mnist1d(10, 10, seed=-1)
 
 
+def test_dms_escape_generator():
+    kw = dict(num_sites=12, num_substitutions=5, num_surface=4, num_hotspots=2)
+    g = data.dms_escape(400, key=jax.random.key(0), **kw)
+    assert g["x"].shape == (400, 60) and g["y"].shape == (400,) and g["effects"].shape == (60,)
+    # One-hot: at most one substitution per site; Poisson(3) mutations on average.
+    assert g["x"].reshape(400, 12, 5).sum(-1).max() == 1
+    assert abs(g["x"].sum(1).mean() - 3.0) < 0.3
+    # Effects only at hotspots, and hotspots are surface sites.
+    site_has_effect = (g["effects"].reshape(12, 5) != 0).any(1)
+    assert not (site_has_effect & ~g["hotspot"]).any() and site_has_effect.any()
+    assert (
+        g["hotspot"].sum() == 2 and g["surface"].sum() == 4 and (g["hotspot"] <= g["surface"]).all()
+    )
+    np.testing.assert_allclose(g["latent"], g["x"] @ g["effects"], rtol=1e-5, atol=1e-6)
+    # Reproducible from the key; the library does not depend on n.
+    again = data.dms_escape(50, key=jax.random.key(0), **kw)
+    np.testing.assert_array_equal(again["effects"], g["effects"])
+    np.testing.assert_array_equal(again["surface"], g["surface"])
+
+
 # ------------------------------------------------------------------ TFDS (offline, no TF)
 
 

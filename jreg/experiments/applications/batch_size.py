@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jreg import analysis, data, tasks
-from jreg.core import streams, train
+from jreg.core import streams
 from jreg.experiments import kit, plotting
 from jreg.experiments.kit import mean_std
 from jreg.nn import nets
@@ -37,18 +37,23 @@ DESCRIPTION = (
 
 def get_config(quick: bool = False) -> dict:
     """Reference setup: SGD η=0.1 fixed, 100 epochs, B ∈ {16, 64, 256, 1024}, 3 seeds."""
-    return {
+    full = {
         "data_seed": 0,
-        "seeds": 2 if quick else 3,
-        "n_train": 1000 if quick else 4000,
-        "n_test": 500 if quick else 1000,
-        "widths": (40, 64, 64, 10) if quick else (40, 128, 128, 10),
-        "batch_sizes": (16, 250) if quick else (16, 64, 256, 1024),
+        "seeds": 3,
+        "n_train": 4000,
+        "n_test": 1000,
+        "widths": (40, 128, 128, 10),
+        "batch_sizes": (16, 64, 256, 1024),
         "learning_rate": 0.1,
         "lr_scaling": "fixed",  # or "linear": η = learning_rate · B / batch_sizes[0]
-        "num_epochs": 40 if quick else 100,
+        "num_epochs": 100,
         "power_iters": 20,
     }
+    quick_overrides = dict(
+        seeds=2, n_train=1000, n_test=500, widths=(40, 64, 64, 10), batch_sizes=(16, 250),
+        num_epochs=40,
+    )  # fmt: skip
+    return kit.sized(quick, full, quick_overrides=quick_overrides)
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
@@ -57,7 +62,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     Numbers (per batch size, arrays over seeds S): final train/test accuracy and loss,
     top Hessian eigenvalue of the training loss, and the test-accuracy curves.
     """
-    progress = run.progress
     x_tr, y_tr, x_te, y_te = data.mnist1d(
         config["n_train"], config["n_test"], seed=config["data_seed"]
     )
@@ -82,32 +86,27 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         eta = config["learning_rate"] * (
             b / config["batch_sizes"][0] if config["lr_scaling"] == "linear" else 1.0
         )
-        spe = config["n_train"] // b
         e = config["num_epochs"]
-        res = train.sweep(
-            tasks.supervised(model, optimizer=optax.sgd(eta), name=f"B={b}"),
-            d,
-            stream=streams.epochs(b),
-            seeds=config["seeds"],
-            num_steps=e * spe,
-            eval_every=(e // 10) * spe,
-            progress=progress,
-        )
-        hist = jax.tree.map(lambda a: np.asarray(a)[0], res.history)  # (S, T)
+        res = run.sweep(
+            tasks.supervised(model, optimizer=optax.sgd(eta), name=f"B={b}"), d,
+            stream=streams.epochs(b), seeds=config["seeds"], epochs=e, eval_epochs=e // 10,
+        )  # fmt: skip
+        hist = {k: v[0] for k, v in res.history.items()}  # (S, T)
         params = jax.tree.map(lambda a: a[0], res.state["params"])
         keys = jax.random.split(
             checks.seed_key(config["data_seed"], "data_seed"), hist["step"].shape[0]
         )
         per_b[b] = {
             "learning_rate": eta,
-            "steps": e * spe,
+            "steps": e * (config["n_train"] // b),
             "train_accuracy": hist["train_accuracy"][:, -1],
             "test_accuracy": hist["test_accuracy"][:, -1],
             "train_loss": hist["train_loss"][:, -1],
             "test_loss": hist["test_loss"][:, -1],
             "sharpness": np.asarray(sharpness(params, keys)),
         }
-        curves[b] = {"epoch": hist["step"][0] / spe, "test_accuracy": hist["test_accuracy"]}
+        epoch = hist["epoch"][0].astype(np.float64)
+        curves[b] = {"epoch": epoch, "test_accuracy": hist["test_accuracy"]}
     bs = list(config["batch_sizes"])
     test = np.asarray([per_b[b]["test_accuracy"].mean() for b in bs])
     sharp = np.asarray([per_b[b]["sharpness"].mean() for b in bs])

@@ -19,7 +19,7 @@ import numpy as np
 
 from jreg.analysis import rl
 from jreg.core import streams, train
-from jreg.experiments import kit, plotting
+from jreg.experiments import kit
 
 DESCRIPTION = (
     "Sutton & Barto Example 6.7: Q-learning's maximization bias makes it pick the "
@@ -32,9 +32,9 @@ LEFT, RIGHT = 0, 1
 
 def get_config(quick: bool = False) -> dict:
     """S&B's setup (ε = 0.1, α = 0.1, γ = 1, 300 episodes), N actions in state B."""
-    return {
-        "seeds": 2_000 if quick else 10_000,  # independent runs per (algorithm, N)
-        "num_b_actions": (10,) if quick else (1, 10, 100),
+    full = {
+        "seeds": 10_000,  # independent runs per (algorithm, N)
+        "num_b_actions": (1, 10, 100),
         "num_episodes": 300,
         "epsilon": 0.1,
         "learning_rate": 0.1,  # α
@@ -44,18 +44,13 @@ def get_config(quick: bool = False) -> dict:
         "late_from": 100,  # first episode (1-based) of the "late" window
         "final_episodes": 50,  # the last episodes, averaged for the end of training
     }
-
-
-# ----------------------------------------------------------------------------- pieces
+    return kit.sized(quick, full, quick_overrides={"seeds": 2_000, "num_b_actions": (10,)})
 
 
 def reward_noise(key: jax.Array, step) -> dict:
-    """The environment's randomness for one episode: ``{"noise": N(0, 1) scalar}``.
-
-    State B's reward is ``reward_mean + reward_std · noise`` whichever action is taken
-    (the N rewards are i.i.d.), so one draw per episode suffices. Drawn by the stream, it
-    is shared by both algorithms for the same seed (common random numbers).
-    """
+    """One episode's randomness ``{"noise": N(0, 1)}``: B's reward is ``reward_mean +
+    reward_std · noise`` whichever action is taken (i.i.d. rewards: one draw suffices),
+    shared by both algorithms for the same seed (common random numbers)."""
     del step
     return {"noise": jax.random.normal(key)}
 
@@ -64,23 +59,15 @@ def maximization_bias_task(num_b_actions: int) -> train.Task:
     """Tabular Q / double-Q agents on Sutton & Barto's Example 6.7 MDP; a step is an episode.
 
     State: ``{"q1": {"A": (2,), "B": (N,)}, "q2": same}`` (zeros at the start; Q-learning
-    uses ``q1`` only). Per episode: ε-greedy action ``a`` at A on ``q1`` (Q) or ``q1 + q2``
-    (double Q), update of ``Q(A, a)``; after *left*, ε-greedy action at B and the terminal
-    update of ``Q(B, b)`` with reward ``reward_mean + reward_std · batch["noise"]``. Double
-    Q flips a fair coin per update for which table learns (van Hasselt 2010, Algorithm 1;
-    S&B §6.7). Targets come from :func:`jreg.analysis.rl.q_learning` /
-    :func:`jreg.analysis.rl.double_q_learning`;
-    all ties (greedy actions and the double-Q selector) are broken at random, as in
-    Sutton & Barto's own code for the figure.
-
-    Args:
-      num_b_actions: N, the number of actions in state B (static: the table size).
-
-    Returns:
-      A :class:`jreg.core.train.Task` with step metric ``left`` (1.0 if the episode went left
-      from A) and evaluations ``q_left`` (estimate of Q(A, left): ``q1`` or the mean of
-      both tables; the true value is ``reward_mean``) and ``max_q_b`` (the same for
-      ``max_b Q(B, b)``).
+    uses ``q1`` only); N = ``num_b_actions`` is static (the table size). Per episode:
+    ε-greedy action ``a`` at A on ``q1`` (Q) or ``q1 + q2`` (double Q), update of ``Q(A,
+    a)``; after *left*, ε-greedy action at B and the terminal update of ``Q(B, b)`` with
+    reward ``reward_mean + reward_std · batch["noise"]``. Double Q flips a fair coin per
+    update for which table learns (van Hasselt 2010, Algorithm 1; S&B §6.7). Targets:
+    :func:`jreg.analysis.rl.q_learning` / :func:`jreg.analysis.rl.double_q_learning`; all
+    ties are broken at random, as in Sutton & Barto's own code for the figure. Step metric
+    ``left`` (1.0 if the episode went left from A); evaluations ``q_left`` (Q(A, left):
+    ``q1`` or the mean of both tables; true value ``reward_mean``) and ``max_q_b``.
     """
 
     def init(key, hp):
@@ -138,21 +125,13 @@ def maximization_bias_task(num_b_actions: int) -> train.Task:
         q = jax.tree.map(lambda u, v: jnp.where(double, 0.5 * (u + v), u), state["q1"], state["q2"])
         return {"q_left": q["A"][LEFT], "max_q_b": jnp.max(q["B"])}
 
-    hparams = {
-        "algorithm": 0,
-        "epsilon": 0.1,
-        "learning_rate": 0.1,
-        "gamma": 1.0,
-        "reward_mean": -0.1,
-        "reward_std": 1.0,
-    }
+    hparams = dict(
+        algorithm=0, epsilon=0.1, learning_rate=0.1, gamma=1.0, reward_mean=-0.1, reward_std=1.0
+    )
     bounds = {"epsilon": (0.0, 1.0 + 1e-9), "learning_rate": train.NONNEGATIVE}
     bounds |= {"gamma": (0.0, 1.0 + 1e-9), "reward_std": train.NONNEGATIVE}
     name = f"maximization_bias(N={num_b_actions})"
     return train.Task(init, step, evaluate, hparams, name=name, bounds=bounds)
-
-
-# ----------------------------------------------------------------------------- experiment
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
@@ -165,7 +144,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     ``early_pct`` (episodes 1 .. late_from − 1), ``late_pct`` (late_from .. T) and
     ``final_pct`` (the last ``final_episodes``).
     """
-    progress = run.progress
     t, s = config["num_episodes"], config["seeds"]
     late = config["late_from"] - 1  # 0-based start of the late window
     hparams = {"algorithm": np.arange(len(ALGORITHMS), dtype=np.float32)}
@@ -173,16 +151,10 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         hparams[k] = float(config[k])
     rows = []
     for n in config["num_b_actions"]:
-        res = train.sweep(
-            maximization_bias_task(int(n)),
-            {},
-            stream=streams.generated(reward_noise),
-            seeds=s,
-            num_steps=t,
-            eval_every=1,  # one history entry per episode
-            hparams=hparams,
-            progress=progress,
-        )
+        res = run.sweep(
+            maximization_bias_task(int(n)), {}, stream=streams.generated(reward_noise), seeds=s,
+            num_steps=t, eval_every=1, hparams=hparams,  # one history entry per episode
+        )  # fmt: skip
         hist = {k: np.asarray(v, np.float64) for k, v in res.history.items()}  # (2, S, T)
         rows.append({k: hist[k].mean(axis=1) for k in ("left", "q_left", "max_q_b")})
     left = 100 * np.stack([r["left"] for r in rows])  # (len(N), 2, T)
@@ -226,30 +198,19 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         f"{', '.join(str(n) for n in config['num_b_actions'])}); the standard error of one "
         f"episode's rate is at most {se.max():.2f} points ({s} runs)."
     )
-    headline = {}
+    headline, window = {}, f"episodes {late + 1}–{t}"
     for i, n in enumerate(config["num_b_actions"]):
-        headline[f"N={n}: Q-learning peak left % (episode)"] = (
-            f"{left[i, 0].max():.1f} ({peak_episode[i, 0]})"
-        )
-        headline[f"N={n}: Q-learning left %, episodes {late + 1}–{t}"] = float(late_pct[i, 0])
-        headline[f"N={n}: double Q left %, episodes {late + 1}–{t}"] = float(late_pct[i, 1])
-    return {
-        "episode": np.arange(1, t + 1),
-        "num_b_actions": np.asarray(config["num_b_actions"]),
-        "algorithms": list(ALGORITHMS),
-        "optimum_pct": optimum,
-        "left_pct": left,
-        "left_se_pct": se,
-        "q_left": q_left,
-        "max_q_b": np.stack([r["max_q_b"] for r in rows]),
-        "peak_pct": left.max(-1),
-        "peak_episode": peak_episode,
-        "early_pct": early,
-        "late_pct": late_pct,
-        "final_pct": final,
-        "headline": headline,
-        "notes": notes,
-    }
+        peak = f"{left[i, 0].max():.1f} ({peak_episode[i, 0]})"
+        headline[f"N={n}: Q-learning peak left % (episode)"] = peak
+        headline[f"N={n}: Q-learning left %, {window}"] = float(late_pct[i, 0])
+        headline[f"N={n}: double Q left %, {window}"] = float(late_pct[i, 1])
+    return dict(
+        episode=np.arange(1, t + 1), num_b_actions=np.asarray(config["num_b_actions"]),
+        algorithms=list(ALGORITHMS), optimum_pct=optimum, left_pct=left, left_se_pct=se,
+        q_left=q_left, max_q_b=np.stack([r["max_q_b"] for r in rows]), peak_pct=left.max(-1),
+        peak_episode=peak_episode, early_pct=early, late_pct=late_pct, final_pct=final,
+        headline=headline, notes=notes,
+    )  # fmt: skip
 
 
 def figure(numbers: dict, config: dict):
@@ -257,29 +218,26 @@ def figure(numbers: dict, config: dict):
     ep = np.asarray(numbers["episode"])
     left, se = np.asarray(numbers["left_pct"]), np.asarray(numbers["left_se_pct"])
     ns = np.asarray(numbers["num_b_actions"])
-    fig, axes = plotting.figure(1, len(ns) + 1, size=(4.2, 3.4))
+    fig, axes = kit.panels(len(ns) + 1, size=(4.2, 3.4))
     colors = ("tab:red", "tab:blue")
     for i, n in enumerate(ns):
-        ax = axes[0][i]
+        ax = axes[i]
         for j, name in enumerate(numbers["algorithms"]):
             ax.plot(ep, left[i, j], color=colors[j], lw=1.0, label=name)
             lo, hi = left[i, j] - se[i, j], left[i, j] + se[i, j]
             ax.fill_between(ep, lo, hi, color=colors[j], alpha=0.25, lw=0)
         ax.axhline(numbers["optimum_pct"], color="k", ls="--", lw=0.8, label="optimal (ε/2)")
-        ax.set_ylim(0, 100)
-        ax.set_xlabel("episode")
-        ax.set_ylabel("% left actions from A")
+        ax.set(ylim=(0, 100), xlabel="episode", ylabel="% left actions from A")
         ax.set_title(f"N = {n} actions in B", fontsize=10)
         ax.legend(fontsize=8)
-    ax = axes[0][-1]
+    ax = axes[-1]
     q_left = np.asarray(numbers["q_left"])
     for i, n in enumerate(ns):
         for j, name in enumerate(numbers["algorithms"]):
             style = "-" if j == 0 else ":"
             ax.plot(ep, q_left[i, j], style, color=f"C{i}", lw=1.0, label=f"{name}, N = {n}")
     ax.axhline(config["reward_mean"], color="k", ls="--", lw=0.8, label="true Q(A, left)")
-    ax.set_xlabel("episode")
-    ax.set_ylabel("mean estimate of Q(A, left)")
+    ax.set(xlabel="episode", ylabel="mean estimate of Q(A, left)")
     ax.set_title("Maximization bias in the estimates", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(

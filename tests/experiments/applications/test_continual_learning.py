@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jreg.experiments.applications import continual_learning as cl
+from jreg.experiments.applications.continual_learning import ewc
 from jreg.nn import nets
 
 pytestmark = pytest.mark.standard_promotion  # optax.adam
@@ -16,7 +17,7 @@ def test_exact_fisher_is_the_expectation_over_classes():
     params, _ = model.init(jax.random.key(0), {})
     x = jax.random.normal(jax.random.key(1), (6, 5))
     allowed = jnp.asarray(np.array([[1, 1, 0]] * 3 + [[1, 1, 1]] * 3, bool))
-    got = cl.exact_fisher(model, params, x, allowed)
+    got = ewc.exact_fisher(model, params, x, allowed)
 
     def log_p(p, xi, ai, c):
         logits = model.apply(p, {}, xi[None], key=None, train=False, hp={})[0][0]

@@ -22,56 +22,47 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from sklearn.metrics import r2_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from jreg import data
-from jreg.analysis import linear, metrics
-from jreg.experiments import kit, plotting
+from jreg.analysis import metrics
+from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.util import checks
+
+from .fits import METHODS, fit_all, scores
 
 DESCRIPTION = (
     "Viral escape (synthetic DMS, 40 sites × 19 substitutions): ridge, lasso, elastic net "
     "and a surface-site prior (penalty factors) for n ≪ d up to n = d."
 )
 
-#: Fits, in the order of every method axis.
-METHODS = ("ridge", "lasso", "elastic net", "weighted ridge", "weighted lasso")
-_LIBRARY = (
-    "num_sites",
-    "num_substitutions",
-    "num_surface",
-    "num_hotspots",
-    "effect_fraction",
-    "effect_scale",
-    "mean_mutations",
-    "hill",
-    "offset",
-    "noise",
+#: The config keys that describe the library (:func:`jreg.data.dms_escape`'s arguments).
+_LIBRARY = tuple(
+    "num_sites num_substitutions num_surface num_hotspots effect_fraction effect_scale "
+    "mean_mutations hill offset noise".split()
 )
 
 
 def get_config(quick: bool = False) -> dict:
     """Library of :func:`jreg.data.dms_escape`; training sizes as fractions of d."""
-    return {
-        "seeds": 3 if quick else 5,  # one library (and its variants) per seed
-        "num_sites": 30 if quick else 40,
+    full = {
+        "seeds": 5,  # one library (and its variants) per seed
+        "num_sites": 40,
         "num_substitutions": 19,
-        "num_surface": 10 if quick else 14,
-        "num_hotspots": 3 if quick else 4,
+        "num_surface": 14,
+        "num_hotspots": 4,
         "effect_fraction": 0.5,
         "effect_scale": 1.0,
         "mean_mutations": 3.0,
         "hill": 1.0,
         "offset": 1.5,
         "noise": 0.05,
-        "train_fractions": (0.1, 1.0) if quick else (0.05, 0.1, 0.2, 0.5, 1.0),
+        "train_fractions": (0.05, 0.1, 0.2, 0.5, 1.0),
         "val_fraction": 0.25,  # validation variants per training variant
         "min_val": 20,
-        "test_size": 500 if quick else 2000,
+        "test_size": 2000,
         "ridge_alphas": (1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, 1e4),  # sklearn's ‖r‖² + α‖w‖²
         "num_alphas": 10,  # lasso / elastic-net grid: α_max · [1 .. alpha_ratio], log-spaced
         "alpha_ratio": 1e-2,
@@ -80,84 +71,11 @@ def get_config(quick: bool = False) -> dict:
         "tol": 1e-3,  # coordinate descent KKT tolerance (relative)
         "max_iter": 500,
     }
-
-
-# ----------------------------------------------------------------------------- pieces
-
-
-def _select(fits: linear.LinearFit, alphas, x_val, y_val):
-    """The fit with the least validation MSE among K fits (leading axis K)."""
-    mse = jnp.mean((x_val @ fits.coef.T + fits.intercept - y_val[:, None]) ** 2, axis=0)
-    best = jnp.argmin(mse)
-    return fits.coef[best], fits.intercept[best], alphas[best], jnp.max(fits.kkt)
-
-
-@functools.partial(
-    jax.jit, static_argnames=("num_alphas", "alpha_ratio", "l1_ratio", "tol", "max_iter")
-)
-def fit_all(
-    x, y, x_val, y_val, factors, ridge_alphas, *, num_alphas, alpha_ratio, l1_ratio, tol, max_iter
-):
-    """All five fits of one data set, each at its validation-best strength.
-
-    Args:
-      x, y: (n, d) training variants and (n,) escape scores.
-      x_val, y_val: (m, d), (m,) validation set.
-      factors: (d,) penalty factors of the weighted fits.
-      ridge_alphas: (K,) ridge strengths (sklearn ``Ridge``'s α).
-      num_alphas: K, strengths of the lasso / elastic-net grids, log-spaced from
-        :func:`jreg.analysis.linear.alpha_max` (all zeros) down to ``alpha_ratio`` times it.
-      alpha_ratio, l1_ratio, tol, max_iter: grid end, elastic-net mixing, and the
-        coordinate-descent settings of :func:`jreg.analysis.linear.elastic_net`.
-
-    Returns:
-      ``(coef (M, d), intercept (M,), alpha (M,), kkt (M,))`` over :data:`METHODS` (M = 5);
-      ``kkt`` is the largest KKT violation over the grid (0 for ridge).
-    """
-    ones = jnp.ones_like(factors)
-    select = lambda fits, a: _select(fits, a, x_val, y_val)
-
-    def ridge_path(p):
-        fits = jax.vmap(lambda a: linear.ridge(x, y, a, penalty_factor=p))(ridge_alphas)
-        return select(fits, ridge_alphas)
-
-    def cd_path(p, ratio):
-        top = linear.alpha_max(x, y, ratio, penalty_factor=p)
-        alphas = top * jnp.geomspace(1.0, alpha_ratio, num_alphas)
-        solve = lambda a: linear.elastic_net(
-            x, y, a, ratio, penalty_factor=p, tol=tol, max_iter=max_iter
-        )
-        return select(jax.vmap(solve)(alphas), alphas)
-
-    ridge = jax.vmap(ridge_path)(jnp.stack([ones, factors]))  # ridge, weighted ridge
-    lasso = jax.vmap(lambda p: cd_path(p, 1.0))(jnp.stack([ones, factors]))  # (weighted) lasso
-    enet = cd_path(ones, l1_ratio)  # apart: its slower convergence would hold up the lasso
-    order = lambda r, c, e: jnp.stack([r[0], c[0], e, r[1], c[1]])
-    return tuple(order(*t) for t in zip(ridge, lasso, enet, strict=True))
-
-
-def scores(coef, intercept, effects, hotspot, x_test, y_test, num_sites):
-    """Correlation with the true effects, site AUROC and held-out R² of one fit.
-
-    Args:
-      coef: (d,) estimated effects; intercept: scalar.
-      effects: (d,) true effects; hotspot: (L,) bool true escape sites.
-      x_test, y_test: held-out variants (N, d) and scores (N,).
-      num_sites: L (``d = L · A``).
-
-    Returns:
-      ``(correlation, auroc, r2)``; the correlation of an all-zero estimate (no
-      information) is defined as 0.
-    """
-    coef = np.asarray(coef, np.float64)
-    corr = float(np.corrcoef(coef, effects)[0, 1]) if np.ptp(coef) > 0 else 0.0
-    site = np.maximum(coef, 0.0).reshape(num_sites, -1).sum(1)
-    auroc = float(roc_auc_score(hotspot, site))
-    r2 = float(r2_score(y_test, x_test @ coef + float(intercept)))
-    return corr, auroc, r2
-
-
-# ----------------------------------------------------------------------------- experiment
+    quick_overrides = dict(
+        seeds=3, num_sites=30, num_surface=10, num_hotspots=3, train_fractions=(0.1, 1.0),
+        test_size=500,
+    )  # fmt: skip
+    return kit.sized(quick, full, quick_overrides=quick_overrides)
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
@@ -167,7 +85,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     ``jax.random.key(s)``; the training (validation) sets are the first ``n`` (``m``) of
     their pools, so larger sets contain the smaller ones.
     """
-    progress = run.progress
     lib = {k: config[k] for k in _LIBRARY}
     sites, d = config["num_sites"], config["num_sites"] * config["num_substitutions"]
     ns = [max(4, round(f * d)) for f in config["train_fractions"]]
@@ -190,7 +107,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     shape = (len(ns), s, len(METHODS))
     corr, auroc, r2, alpha, kkt, nonzero = (np.zeros(shape) for _ in range(6))
     test = slice(n_max + m_max, None)
-    sizes = tqdm(list(enumerate(zip(ns, ms, strict=True))), desc="n", disable=not progress)
+    sizes = tqdm(list(enumerate(zip(ns, ms, strict=True))), desc="n", disable=not run.progress)
     for i, (n, m) in sizes:
         val = slice(n_max, n_max + m)
         out = fit(x[:, :n], y[:, :n], x[:, val], y[:, val], factors, ridge_alphas)
@@ -202,18 +119,11 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
                 fit_k = (coef[j, k], intercept[j, k])
                 truth = (g["effects"], g["hotspot"], x[j, test], y[j, test])
                 corr[i, j, k], auroc[i, j, k], r2[i, j, k] = scores(*fit_k, *truth, sites)
-    numbers = {
-        "methods": list(METHODS),
-        "train_sizes": np.asarray(ns),
-        "val_sizes": np.asarray(ms),
-        "num_features": d,
-        "correlation": corr,
-        "auroc": auroc,
-        "r2": r2,
-        "alpha": alpha,
-        "nonzero": nonzero,
-        "kkt": kkt,
-    }
+    numbers = dict(
+        methods=list(METHODS), train_sizes=np.asarray(ns), val_sizes=np.asarray(ms),
+        num_features=d, correlation=corr, auroc=auroc, r2=r2, alpha=alpha, nonzero=nonzero,
+        kkt=kkt,
+    )  # fmt: skip
     numbers["notes"], numbers["headline"] = _summarize(numbers, config)
     return numbers
 
@@ -285,27 +195,26 @@ def _summarize(num: dict, config: dict) -> tuple[list[str], dict]:
 def figure(numbers: dict, config: dict):
     """Correlation, site AUROC and held-out R² vs training size, mean ± std over seeds."""
     ns, d = np.asarray(numbers["train_sizes"]), numbers["num_features"]
-    fig, axes = plotting.figure(1, 4, size=(4.0, 3.3))
+    fig, axes = kit.panels(4, size=(4.0, 3.3))
     panels = (
         ("correlation", "corr(estimated, true effects)"),
         ("auroc", "AUROC of the true escape sites"),
         ("r2", "held-out R²"),
         ("nonzero", "non-zero coefficients"),
     )
-    for ax, (key, label) in zip(axes[0], panels, strict=True):
+    for ax, (key, label) in zip(axes, panels, strict=True):
         values = np.asarray(numbers[key])  # (n, seed, method)
         for k, name in enumerate(numbers["methods"]):
             style = "--" if name.startswith("weighted") else "-"
-            plotting.band(ax, ns, values[:, :, k], axis=1, label=name, ls=style, marker=".")
+            kit.band(ax, ns, values[:, :, k], axis=1, label=name, ls=style, marker=".")
         ax.set_xscale("log")
         ax.set_xticks(ns, [str(n) for n in ns])
         ax.set_xticks([], minor=True)
-        ax.set_xlabel("training variants n")
-        ax.set_ylabel(label)
+        ax.set(xlabel="training variants n", ylabel=label)
         ax.axvline(d, color="k", lw=0.6, ls=":")
-    axes[0][1].axhline(0.5, color="gray", lw=0.6)
-    axes[0][3].set_yscale("log")
-    axes[0][0].legend(fontsize=7)
+    axes[1].axhline(0.5, color="gray", lw=0.6)
+    axes[3].set_yscale("log")
+    axes[0].legend(fontsize=7)
     fig.suptitle(
         f"Viral escape, d = {d} effects ({config['num_sites']} sites × "
         f"{config['num_substitutions']}), {config['num_hotspots']} hotspot sites; mean ± std "
