@@ -39,8 +39,7 @@ def get_config(quick: bool = False) -> dict:
         "num_epochs": 250,
         "batch_size": 32,
         "eval_every": 25,
-        # a finer grid around the minimum (issue 13, item 5)
-        "epsilons": (0.0, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.05),
+        "epsilons": (0.0, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.05),  # fine: issue 13, item 5
         "num_bins": 15,
         "binning": "quantile",
         "wrong_conf_level": 0.8,
@@ -74,10 +73,9 @@ def _bootstrap_argmin(ece: np.ndarray, eps: np.ndarray, config: dict) -> dict:
 
     ``ece`` (H, S) per ε and seed, ``eps`` (H,); config: ``bootstrap`` (resamples),
     ``compare_epsilons``, ``seed``. Seeds are resampled with replacement, the same resample
-    for every ε (all ε share each seed's initialisation and batch order). Returns
-    ``argmin_interval`` (2.5 and 97.5 % quantiles of each resample's arg-min ε),
-    ``argmin_freq`` (H,) and, for the two ``compare_epsilons``, the per-seed ECE difference
-    (S,) with the bootstrap 95 % interval of its mean.
+    for every ε (all ε share each seed's init and batch order). Returns ``argmin_interval``
+    (2.5 / 97.5 % quantiles of the resamples' arg-min ε), ``argmin_freq`` (H,) and for the
+    ``compare_epsilons`` the per-seed ECE difference (S,) with a 95 % interval of its mean.
     """
     h_n, s_n = ece.shape
     idx = np.random.default_rng(config["seed"]).integers(0, s_n, size=(config["bootstrap"], s_n))
@@ -95,9 +93,8 @@ def _bootstrap_argmin(ece: np.ndarray, eps: np.ndarray, config: dict) -> dict:
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """Train every (ε, seed) pair as one sweep and measure test-set calibration.
 
-    Numbers: ECE, accuracy, mean confidence, over-confident mistakes (H, S); reliability bins
-    (H, S, M); the empirical CDF of the wrong predictions' confidence at ε = 0 and at the ε
-    of lowest mean ECE (S, G); training curves (H, S, T).
+    Numbers: ECE, accuracy, confidence, confident mistakes (H, S); reliability bins (H, S, M);
+    the mistakes' confidence CDF at ε = 0 and at the lowest-ECE ε (S, G); curves (H, S, T).
     """
     key = checks.seed_key(config["seed"])
     x_tr, y_tr, x_te, y_te = data.mnist_digits(config["n_train"], config["n_test"], key=key)
@@ -108,7 +105,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         raise ValueError(f"epsilons must be a 1-D list that includes 0, got {config['epsilons']}.")
     ds = tasks.split_data(x_tr, y_tr, x_te, y_te)
     res = kit.epoch_sweep(run, task, ds, config, hparams={"label_smoothing": eps})
-    hist = res.history
     predict = lambda p: jax.nn.softmax(model.apply(p, {}, x_te, key=None, train=False, hp={})[0])
     probs = np.asarray(jax.jit(jax.vmap(jax.vmap(predict)))(res.state["params"]))  # (H, S, N, K)
     h_n, s_n = probs.shape[:2]
@@ -123,7 +119,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     grid = np.linspace(0.0, 1.0, 201)
     ecdf = lambda x: np.searchsorted(np.sort(x), grid, side="right") / max(x.size, 1)
     cdf = lambda h: np.asarray([ecdf(c["wrong_confidences"]) for c in cal[h]])  # (S, G)
-    train_acc = hist["train_accuracy"][:, :, -1]
+    train_acc = res.history["train_accuracy"][:, :, -1]
     gap = conf - acc  # (H, S): > 0 means over-confident on average
     boot = _bootstrap_argmin(ece, eps, config)
     numbers = {
@@ -144,14 +140,13 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         "reliability": {"bin_confidence": bin_conf, "bin_accuracy": bin_acc},
         "wrong_confidence_cdf_eps0": {"grid": grid, "cdf": cdf(i0)},
         "wrong_confidence_cdf_best": {"grid": grid, "cdf": cdf(best)},
-        "history": {"step": hist["step"][0, 0]} | {k: hist[k] for k in CURVES},
+        "history": {"step": res.history["step"][0, 0]} | {k: res.history[k] for k in CURVES},
     }
+    ci = "[{:g}, {:g}]".format(*boot["argmin_interval"]) if s_n > 1 else "none (one seed)"
     numbers["headline"] = {
         **{f"ECE, ε={e:g}": mean_std(ece[h]) for h, e in enumerate(eps)},
         "ε minimizing mean ECE": round(float(eps[best]), 6),
-        "arg-min ε, bootstrap 95% interval over seeds": (
-            "[{:g}, {:g}]".format(*boot["argmin_interval"]) if s_n > 1 else "none (one seed)"
-        ),
+        "arg-min ε, bootstrap 95% interval over seeds": ci,
         **{f"test acc, ε={e:g}": mean_std(acc[h]) for h, e in enumerate(eps)},
         f"errors with conf > {level}, ε=0": mean_std(frac_wrong[i0], ".3f"),
         f"errors with conf > {level}, ε={eps[best]:g}": mean_std(frac_wrong[best], ".3f"),
@@ -169,8 +164,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         f"{gap[i0].mean():+.4f}.",
         _compare_note(boot, s_n, config["bootstrap"]),
         f"Fraction of wrong test predictions with confidence > {level}, per ε: "
-        + ", ".join(f"ε={e:g}: {frac_wrong[h].mean():.3f}" for h, e in enumerate(eps))
-        + ".",
+        + f"{', '.join(f'ε={e:g}: {frac_wrong[h].mean():.3f}' for h, e in enumerate(eps))}.",
     ]
     return numbers
 
@@ -179,8 +173,7 @@ def _compare_note(boot: dict, s_n: int, num: int) -> str:
     """Sentence on the arg-min's bootstrap interval and the paired ECE difference."""
     lo, hi = boot["argmin_interval"]
     c = boot["compare"]
-    e1, e2 = c["epsilons"]
-    d, (d_lo, d_hi) = c["ece_difference"], c["interval"]
+    (e1, e2), d, (d_lo, d_hi) = c["epsilons"], c["ece_difference"], c["interval"]
     if s_n < 2:  # a bootstrap of one seed is that seed: no interval, no claim
         return (
             f"One seed: ECE(ε={e1:g}) − ECE(ε={e2:g}) = {d.mean():+.4f} on that seed; no "
@@ -223,18 +216,14 @@ def figure(numbers: dict, config: dict):
     arrow = {"arrowstyle": "->", "color": "grey"}
     ax_cdf.annotate(text, xy=(level, 1 - frac0), xytext=(0.05, 0.6), fontsize=8, arrowprops=arrow)
     ax_cdf.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence max_k p_k")
-    ylabel, title = (
-        "fraction of wrong test predictions ≤ x",
-        "CDF of confidence on wrong test predictions",
-    )
-    dress(ax_cdf, ylabel, title, loc="upper left")
+    title = "CDF of confidence on wrong test predictions"
+    dress(ax_cdf, "fraction of wrong test predictions ≤ x", title, loc="upper left")
 
     colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, h_n))
     for h in range(h_n):
         kw = {"color": colors[h], "marker": ".", "ms": 3, "lw": 1.0, "label": f"ε = {eps[h]:g}"}
         plotting.band(ax_rel, bin_conf[h].mean(axis=0), bin_acc[h], **kw)
-    lo = float(min(bin_conf.mean(axis=1).min(), bin_acc.mean(axis=1).min()))
-    lo = max(0.0, np.floor(lo * 10) / 10)
+    lo = max(0.0, np.floor(min(bin_conf.mean(axis=1).min(), bin_acc.mean(axis=1).min()) * 10) / 10)
     ax_rel.plot([lo, 1], [lo, 1], color="grey", ls="--", lw=0.8, label="perfect calibration")
     ax_rel.set(xlim=(lo, 1.0), ylim=(lo, 1.02), xlabel=f"mean confidence ({bins})")
     title = "reliability: below diagonal = over-confident"
