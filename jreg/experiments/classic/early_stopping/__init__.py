@@ -1,15 +1,14 @@
 """Early stopping and spectral bias: the first layer learns the top principal components first.
 
 A deep MLP trained with SGD on 1,000 images keeps lowering its training loss while its test
-loss reaches a minimum and then rises. The first-layer change ``ΔW(t) = W(t) − W(0)`` in the
-PCA basis ``v_k`` of the training inputs has energy ``E_k(t) = ‖ΔW(t)ᵀ v_k‖²``
-(:func:`jreg.analysis.pc_energy`): is it in the top components early and spread to the
-low-variance ones later? Early stopping itself (patience on a held-out validation split, used
-neither for training nor for testing) is compared with training to the end.
+loss reaches a minimum and then rises. Is the first-layer change ``ΔW(t) = W(t) − W(0)``, with
+energy ``E_k(t) = ‖ΔW(t)ᵀ v_k‖²`` along the inputs' principal directions ``v_k``
+(:func:`jreg.analysis.pc_energy`), in the top components early and spread out later? Early
+stopping (patience on a held-out validation split) is compared with training to the end.
 
-The analytic counterpart (issue 13, item 6): least squares of one-hot labels on the same
-centred images by full-batch GD shrinks the gradient along principal component k by exactly
-``1 − ηλ_k`` per step (:func:`jreg.analysis.gd_pc_decay`); measured rates are shown beside it.
+The analytic counterpart (issue 13, item 6), :mod:`.linear_gd`: least squares of one-hot
+labels on the same centred images by full-batch GD shrinks the gradient along principal
+component k by exactly ``1 − ηλ_k`` per step; measured rates are shown beside the closed form.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ import numpy as np
 import optax
 
 from jreg import analysis, data, tasks
-from jreg.core import streams
 from jreg.experiments import kit, plotting
+from jreg.experiments.classic.early_stopping import linear_gd
 from jreg.experiments.kit import mean_std
 from jreg.nn import nets
 from jreg.tasks import schedules
@@ -92,45 +91,6 @@ def _load(config: dict, key: jax.Array):
     return splits | {"test": xy(x_te, y_te)}, name, note
 
 
-def _linear_rates(x: np.ndarray, y: np.ndarray, config: dict, run: kit.Run) -> dict:
-    """Per-component decay of full-batch GD on least squares (one-hot targets), measured.
-
-    ``ŷ = x_c W + b`` on the centred images (``"mse"``) tracks ``G_k = ‖v_kᵀ ∇_W L‖``; rank
-    k's factor is ``(G_k(t)/G_k(t_0))^{1/(t − t_0)}`` while ``G_k`` > 1e-3 of its first value
-    (float32 floor), for ranks with ``λ_k > 1e-4 λ_1``. Returns ``rank``, ``eigenvalue``,
-    ``predicted``, ``measured`` and ``eta`` (½-convention ``(1/2N)‖XW − Y‖²``).
-    """
-    evals, basis = analysis.pca_basis(x)
-    xc = jnp.asarray(x) - jnp.asarray(x).mean(0)
-    targets = jax.nn.one_hot(y, int(y.max()) + 1)
-    n, d, k_out = xc.shape[0], xc.shape[1], targets.shape[1]
-    eta = config["linear_eta_lambda_max"] / float(evals[0])  # ½-convention step size
-    zeros = {"w": jnp.zeros((d, k_out)), "b": jnp.zeros((k_out,))}
-    model = nets.pure(lambda key: zeros, lambda p, x_, key, train: x_ @ p["w"] + p["b"])
-
-    def track(state, hp):
-        p = state["params"]
-        grad = xc.T @ (xc @ p["w"] + p["b"] - targets) * (2.0 / n)
-        return {"pc_grad": jnp.linalg.norm(basis.T @ grad, axis=1)}
-
-    # "mse" has no ½: the SGD step is η/2 for a per-step factor 1 − ηλ_k.
-    task = tasks.supervised(model, optimizer=optax.sgd(eta / 2), loss="mse", track=track, splits=())
-    res = run.sweep(
-        task, {"train": {"x": xc, "y": targets}}, stream=streams.full_batch(), seeds=[0],
-        num_steps=config["linear_steps"], eval_every=1,
-    )[0, 0]  # fmt: skip
-    g = np.asarray(res.history["pc_grad"], np.float64)  # (T, D) after steps 1..T
-    steps = res.history["step"]
-    ev = np.asarray(evals)  # ranks past the data's rank (λ_k ≈ 0) have no signal to decay
-    ranks = np.asarray([r for r in config["rate_ranks"] if r <= d and ev[r - 1] > 1e-4 * ev[0]])
-    ratio = g[:, ranks - 1] / g[0, ranks - 1]  # (T, R)
-    last = np.maximum([np.flatnonzero(col > 1e-3)[-1] for col in ratio.T], 1)  # (R,)
-    measured = ratio[last, np.arange(len(ranks))] ** (1.0 / (steps[last] - steps[0]))
-    lam = ev[ranks - 1]
-    predicted = np.asarray(analysis.gd_pc_decay(lam, eta, 1))
-    return dict(rank=ranks, eigenvalue=lam, predicted=predicted, measured=measured, eta=eta)
-
-
 def _patience(val_loss: np.ndarray, patience: int) -> tuple[np.ndarray, np.ndarray]:
     """Early stopping (Prechelt 1998) on (S, T) validation curves, the rule of ``train.sweep``.
 
@@ -149,10 +109,8 @@ def _patience(val_loss: np.ndarray, patience: int) -> tuple[np.ndarray, np.ndarr
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """Train all seeds once (tracking PC energy, validation and test loss); early stopping.
 
-    Early stopping is read off the same runs (:func:`_patience` on the validation curve); a
-    run stopped at its best step is the same run up to there, so the kept model's test
-    numbers are the history's there. Numbers: curves (S, T), E≤k at marked steps (S, M, D),
-    the test-loss minimum, early-stopped vs trained-to-the-end test numbers (S,).
+    Early stopping is read off the same runs (:func:`_patience`): a stopped run is the same
+    run up to its stop, so the kept model's test numbers are the history's at its best step.
     """
     ds, ds_name, ds_note = _load(config, checks.seed_key(config["seed"]))
     x_tr, y_tr = ds["train"]["x"], ds["train"]["y"]
@@ -170,12 +128,10 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     res = kit.epoch_sweep(run, task, ds, config)
 
     hist = {k: v[0] for k, v in res.history.items()}  # (S, T, ...)
-    steps = hist["step"][0]  # (T,)
+    steps, test_loss = hist["step"][0], hist["test_loss"]  # (T,), (S, T)
     cum = np.asarray(analysis.cumulative_energy(jnp.asarray(hist["pc_energy"])))  # (S, T, D)
-    test_loss = hist["test_loss"]
     i_min = np.argmin(test_loss, axis=1)  # (S,)
-    min_step = steps[i_min]
-    min_loss = test_loss[np.arange(len(i_min)), i_min]
+    min_step, min_loss = steps[i_min], test_loss[np.arange(len(i_min)), i_min]
     marks = np.searchsorted(steps, np.geomspace(steps[0], steps[-1], config["num_marked"]))
     idx = np.unique(np.clip(marks, 0, len(steps) - 1))
 
@@ -186,9 +142,8 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     stop_step = np.where(i_stop >= 0, steps[i_stop], total_steps)
     best_step = steps[i_best]
 
-    ks = config["energy_ks"]
+    ks, marked = config["energy_ks"], steps[idx]
     e_at = {f"E<={kk}": cum[:, idx, kk - 1] for kk in ks}  # (S, len(idx))
-    marked = steps[idx]
     es = dict(stop_step=stop_step, best_step=best_step, test_accuracy=es_acc, test_loss=es_loss)
     es |= dict(end_test_accuracy=end_acc, end_test_loss=end_loss, val_loss=hist["val_loss"])
     numbers = {
@@ -220,12 +175,8 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         "test acc, trained to end": mean_std(end_acc),
         "test loss, early stopped": mean_std(es_loss),
     }
-    lin = _linear_rates(x_tr, y_tr, config, run)
-    numbers["linear_gd_rates"] = lin
-    rel = np.abs(lin["measured"] - lin["predicted"]) / np.abs(lin["predicted"])
-    gd = "GD least squares, PC {}: factor/step measured (closed form)"
-    rates = zip(lin["rank"], lin["measured"], lin["predicted"], strict=True)
-    numbers["headline"] |= {gd.format(r): f"{m:.5f} ({p:.5f})" for r, m, p in rates}
+    numbers["linear_gd_rates"] = lin = linear_gd.rates(x_tr, y_tr, config, run)
+    numbers["headline"] |= linear_gd.headline(lin)
     numbers["notes"] = [
         ds_note,
         f"Early stopping: patience {config['patience']} evaluations (one every "
@@ -239,12 +190,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         f"{marked[0]} to {e_last:.3f} at step {marked[-1]}.",
         f"Early stopping {'raises' if gain > 0 else 'does not raise'} the test accuracy "
         f"over training to the end by {gain:+.4f} (stopped at step {stop_step.mean():.0f}).",
-        f"Least squares on the same centred images by full-batch GD (η = "
-        f"{lin['eta']:.4g}, ½-convention): the gradient along PC k shrinks per step by a "
-        f"measured factor within {rel.max():.2e} (relative) of the closed form 1 − ηλ_k for "
-        f"ranks {', '.join(map(str, lin['rank']))}: from {lin['measured'][0]:.4f} (k = 1) to "
-        f"{lin['measured'][-1]:.5f} (k = {lin['rank'][-1]}), so the top components are "
-        "fitted first.",
+        linear_gd.note(lin),
     ]
     return numbers
 
@@ -261,16 +207,7 @@ def figure(numbers: dict, config: dict):
     colors = matplotlib.colormaps["rainbow_r"](np.linspace(0.0, 0.95, len(idx)))
     fig, (ax_e, ax_l, ax_es, ax_r) = kit.panels(4, size=(4.6, 3.8))
 
-    lam, pred, meas = (np.asarray(lin[key]) for key in ("eigenvalue", "predicted", "measured"))
-    ax_r.plot(lam, 1 - pred, "k-", lw=1.0, label="closed form ηλ_k")
-    ax_r.plot(lam, 1 - meas, "o", color="C1", ms=5, label="measured")
-    for r, lk, m in zip(lin["rank"], lam, meas, strict=True):
-        ax_r.annotate(f"k={r}", (lk, 1 - m), fontsize=6, xytext=(3, -8), textcoords="offset points")
-    ax_r.set(xscale="log", yscale="log", xlabel="eigenvalue λ_k of the input covariance")
-    ax_r.set_ylabel("1 − (per-step factor of the gradient along v_k)")
-    ax_r.set_title("least squares by GD: per-component decay", fontsize=9)
-    ax_r.legend(fontsize=7)
-
+    linear_gd.draw(ax_r, lin)
     for j, (c, i) in enumerate(zip(colors, idx, strict=True)):
         plotting.band(ax_e, k, cum[:, j], color=c, lw=1.2, label=f"step {steps[i]}")
     ax_e.plot(k, k / d, color="grey", lw=1.0, ls="--", label=f"isotropic k/{d}")
