@@ -205,3 +205,21 @@ def seeds_errorbar(ax, x, values, *, label=None, dots: bool = True, **kw):
 
 #: The run of a direct ``compute(config)`` call (tests, notebooks): no bar, no checkpoints.
 QUIET = Run()
+
+
+# --- added for classic
+
+
+def epoch_sweep(run: Run, task, data, config: Mapping[str, Any], **kwargs) -> train.Result:
+    """``run.sweep`` as most experiments call it, sized by the config's usual keys.
+
+    Minibatches of ``config["batch_size"]`` in epochs (:func:`jreg.core.streams.epochs`),
+    seeds ``config["seeds"]``, ``config["num_epochs"]`` epochs, an evaluation every
+    ``config["eval_every"]`` epochs; ``kwargs`` (e.g. ``hparams``) go to :meth:`Run.sweep`.
+    """
+    from jreg.core import streams
+
+    return run.sweep(
+        task, data, stream=streams.epochs(config["batch_size"]), seeds=config["seeds"],
+        epochs=config["num_epochs"], eval_epochs=config["eval_every"], **kwargs,
+    )  # fmt: skip

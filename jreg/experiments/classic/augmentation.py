@@ -18,12 +18,10 @@ the plain model with the larger ε, as paired per-seed differences.
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import optax
 
 from jreg import data, tasks
-from jreg.core import streams, train
 from jreg.experiments import kit, plotting
 from jreg.experiments.kit import mean_std
 from jreg.nn import nets
@@ -41,25 +39,23 @@ PLAIN, SHIFTED = "no augmentation", "shift augmentation"
 
 def get_config(quick: bool = False) -> dict:
     """Reference setup (blog appendix): Adam, power law (0.01, 0.5, 5e4), 250 epochs, B=8."""
-    return {
+    full = {
         "seed": 0,
         "seeds": 5,
-        "n_train": 200 if quick else 1000,
-        "n_test": 500 if quick else 4000,
+        "n_train": 1000,
+        "n_test": 4000,
         "widths": (784, 128, 10),
         "lr": (0.01, 0.5, 5e4),  # lr0 / (1 + t/tau)^a written (lr0, a, tau)
-        "num_epochs": 12 if quick else 250,
+        "num_epochs": 250,
         "batch_size": 8,
-        "eval_every": 2 if quick else 5,
+        "eval_every": 5,
         "shifts": (-2, -1, 1, 2),
         # (name, shift probability, Adam ε); the first two are the blog's arms, the
         # third is the plain model with a larger ε (the controlled change).
-        "arms": (
-            (PLAIN, 0.0, 1e-8),
-            (SHIFTED, 0.5, 1e-8),
-            (f"{PLAIN}, Adam ε=1e-6", 0.0, 1e-6),
-        ),
+        "arms": ((PLAIN, 0.0, 1e-8), (SHIFTED, 0.5, 1e-8), (f"{PLAIN}, Adam ε=1e-6", 0.0, 1e-6)),
     }
+    quick_sizes = {"n_train": 200, "n_test": 500, "num_epochs": 12, "eval_every": 2}
+    return kit.sized(quick, full, quick_overrides=quick_sizes)
 
 
 def _phase_mean(acc: np.ndarray, steps: np.ndarray, start: np.ndarray, stop: np.ndarray):
@@ -83,7 +79,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     plain model's first step at 100% training accuracy and first later step below it per
     seed (-1: never), and paired per-seed post-interpolation differences (S,).
     """
-    progress = run.progress
     key = checks.seed_key(config["seed"])
     ds = tasks.split_data(*data.mnist_digits(config["n_train"], config["n_test"], key=key))
     lr0, a, tau = config["lr"]
@@ -94,29 +89,15 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     def augment(k, x, hp):
         return data.random_shift(k, x, config["shifts"], p=hp["shift_p"])
 
-    task = tasks.supervised(
-        nets.mlp(config["widths"], activation="tanh"),
-        optimizer=lambda hp: optax.adam(
-            schedules.power_law(lr0, a, tau), b1=0.9, b2=0.999, eps=hp["adam_eps"]
-        ),
-        hparams={"shift_p": 0.0, "adam_eps": 1e-8},
-        augment=augment,
-    )
-    spe = config["n_train"] // config["batch_size"]
-    res = train.sweep(
-        task,
-        ds,
-        stream=streams.epochs(config["batch_size"]),
-        seeds=config["seeds"],
-        hparams={
-            "shift_p": np.asarray([arm[1] for arm in config["arms"]], np.float32),
-            "adam_eps": np.asarray([arm[2] for arm in config["arms"]], np.float32),
-        },
-        num_steps=config["num_epochs"] * spe,
-        eval_every=config["eval_every"] * spe,
-        progress=progress,
-    )
-    h = jax.tree.map(np.asarray, res.history)
+    def optimizer(hp):
+        return optax.adam(schedules.power_law(lr0, a, tau), b1=0.9, b2=0.999, eps=hp["adam_eps"])
+
+    net = nets.mlp(config["widths"], activation="tanh")
+    hp0 = {"shift_p": 0.0, "adam_eps": 1e-8}
+    task = tasks.supervised(net, optimizer=optimizer, hparams=hp0, augment=augment)
+    arms = np.asarray([arm[1:] for arm in config["arms"]], np.float32)  # (H, 2)
+    hp = {"shift_p": arms[:, 0], "adam_eps": arms[:, 1]}
+    h = kit.epoch_sweep(run, task, ds, config, hparams=hp).history
     steps = h["step"][0, 0]
     final_acc = h["test_accuracy"][:, :, -1]
     best_acc = h["test_accuracy"].max(axis=-1)
@@ -168,10 +149,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
 
     numbers = {
         "step": steps,
-        "arms": {
-            n: {"shift_p": arm[1], "adam_eps": arm[2]}
-            for n, arm in zip(names, config["arms"], strict=True)
-        },
+        "arms": {n: {"shift_p": p, "adam_eps": e} for n, p, e in config["arms"]},
         "curves": {name: {k: h[k][i] for k in CURVES} for i, name in enumerate(names)},
         "final_test_accuracy": {n: final_acc[i] for i, n in enumerate(names)},
         "best_test_accuracy": {n: best_acc[i] for i, n in enumerate(names)},
@@ -248,23 +226,19 @@ def figure(numbers: dict, config: dict):
     """Train loss, train accuracy and test accuracy over steps, mean ± std over seeds."""
     steps, curves = numbers["step"], numbers["curves"]
     interp_mean = numbers["plain_interpolation_step_mean"]
-    fig, axes = plotting.figure(1, 3, size=(4.2, 3.3))
-    panels = [
-        ("train_loss", "train loss (clean data)"),
-        ("train_accuracy", "train accuracy"),
-        ("test_accuracy", "test accuracy"),
-    ]
-    for ax, (key_, label) in zip(axes[0], panels, strict=True):
+    fig, axes = kit.panels(3)
+    shown = [("train_loss", "train loss (clean data)"), ("train_accuracy", "train accuracy")]
+    for ax, (key_, label) in zip(axes, [*shown, ("test_accuracy", "test accuracy")], strict=True):
         for name, c in curves.items():
             plotting.band(ax, steps, c[key_], label=name)
         if interp_mean is not None:
             ax.axvline(interp_mean, color="grey", ls="--", lw=0.8)
         ax.set_xlabel("step")
         ax.set_ylabel(label)
-    axes[0][0].set_yscale("log")
+    axes[0].set_yscale("log")
     last = min(float(np.min(np.asarray(c["test_accuracy"])[:, -1])) for c in curves.values())
-    axes[0][2].set_ylim(max(0.0, last - 0.1), None)
-    axes[0][0].legend(fontsize=8)
+    axes[2].set_ylim(max(0.0, last - 0.1), None)
+    axes[0].legend(fontsize=8)
     n_seeds = np.asarray(next(iter(curves.values()))["test_accuracy"]).shape[0]
     fig.suptitle(
         f"MNIST {config['n_train']} train, mean ± std over {n_seeds} seeds "
