@@ -6,9 +6,8 @@ Figure 6.5): from state A, *right* ends the episode with reward 0 and *left* lea
 N(−0.1, 1). Left is worse in expectation (−0.1 < 0), so an ε-greedy agent with ε = 0.1
 should pick it 5 % of the time (ε/2). Q-learning's target ``max_b Q(B, b)`` over N noisy
 estimates is biased upwards (``E max ≥ max E``), so early on it prefers left; double
-Q-learning (van Hasselt 2010) evaluates the argmax of one table with the other and is
-unbiased. One training step is one episode; ``hp["algorithm"]`` (0: Q, 1: double Q) is
-swept, with many independent runs (seeds) in one vmapped sweep per N.
+Q-learning (van Hasselt 2010) evaluates the argmax of one table with the other. One step is
+one episode; ``hp["algorithm"]`` (0: Q, 1: double Q) is swept, seeds vmapped, a sweep per N.
 """
 
 from __future__ import annotations
@@ -42,15 +41,13 @@ def get_config(quick: bool = False) -> dict:
         "reward_mean": -0.1,
         "reward_std": 1.0,
         "late_from": 100,  # first episode (1-based) of the "late" window
-        "final_episodes": 50,  # the last episodes, averaged for the end of training
+        "final_episodes": 50,  # the last episodes, averaged
     }
     return kit.sized(quick, full, quick_overrides={"seeds": 2_000, "num_b_actions": (10,)})
 
 
 def reward_noise(key: jax.Array, step) -> dict:
-    """One episode's randomness ``{"noise": N(0, 1)}``: B's reward is ``reward_mean +
-    reward_std · noise`` whichever action is taken (i.i.d. rewards: one draw suffices),
-    shared by both algorithms for the same seed (common random numbers)."""
+    """``{"noise": N(0, 1)}``: B's reward ``reward_mean + reward_std · noise`` (any action)."""
     del step
     return {"noise": jax.random.normal(key)}
 
@@ -66,8 +63,7 @@ def maximization_bias_task(num_b_actions: int) -> train.Task:
     update for which table learns (van Hasselt 2010, Algorithm 1; S&B §6.7). Targets:
     :func:`jreg.analysis.rl.q_learning` / :func:`jreg.analysis.rl.double_q_learning`; all
     ties are broken at random, as in Sutton & Barto's own code for the figure. Step metric
-    ``left`` (1.0 if the episode went left from A); evaluations ``q_left`` (Q(A, left):
-    ``q1`` or the mean of both tables; true value ``reward_mean``) and ``max_q_b``.
+    ``left`` (1.0 if it went left); evaluations ``q_left`` (Q(A, left)) and ``max_q_b``.
     """
 
     def init(key, hp):
@@ -76,8 +72,7 @@ def maximization_bias_task(num_b_actions: int) -> train.Task:
         return {"q1": table, "q2": table}
 
     def update(q1, q2, which, state_, action, td_fn, lr):
-        """Add ``lr · td_fn(online, other)`` to entry ``action`` of ``state_`` of the table
-        picked by ``which`` (True: q1)."""
+        """Add ``lr · td_fn(online, other)`` to ``state_, action`` of q1 (which) or q2."""
         online = {s: jnp.where(which, q1[s], q2[s]) for s in q1}
         other = {s: jnp.where(which, q2[s], q1[s]) for s in q1}
         new = online[state_].at[action].add(lr * td_fn(online, other))
@@ -132,6 +127,14 @@ def maximization_bias_task(num_b_actions: int) -> train.Task:
     bounds |= {"gamma": (0.0, 1.0 + 1e-9), "reward_std": train.NONNEGATIVE}
     name = f"maximization_bias(N={num_b_actions})"
     return train.Task(init, step, evaluate, hparams, name=name, bounds=bounds)
+
+
+def _peak_trend(peaks, ns) -> str:
+    """Q-learning's peak left rate per N, and whether it grows with N (needs two N)."""
+    listed = f"{', '.join(f'{p:.1f} %' for p in peaks)} for N = {', '.join(map(str, ns))}"
+    grows = np.all(np.diff(np.asarray(peaks)[np.argsort(ns)]) > 0)
+    trend = "one N: no trend in N" if len(ns) < 2 else "grows" if grows else "does not grow"
+    return f"its peak: {listed} ({trend})"
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
@@ -192,10 +195,8 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     notes.append(
         f"Double Q-learning's late left rate is within {gap.max():.2f} percentage points of "
         f"the optimum for every N; Q-learning's is {np.abs(late_pct[:, 0] - optimum).max():.2f} "
-        f"points away at worst, and its peak "
-        f"{'grows' if np.all(np.diff(left[:, 0].max(-1)) > 0) else 'does not grow'} with N "
-        f"({', '.join(f'{p:.1f} %' for p in left[:, 0].max(-1))} for N = "
-        f"{', '.join(str(n) for n in config['num_b_actions'])}); the standard error of one "
+        f"points away at worst; {_peak_trend(left[:, 0].max(-1), config['num_b_actions'])}; "
+        f"the standard error of one "
         f"episode's rate is at most {se.max():.2f} points ({s} runs)."
     )
     headline, window = {}, f"episodes {late + 1}–{t}"

@@ -68,13 +68,17 @@ def headline(lin: dict) -> dict:
 def note(lin: dict) -> str:
     """The sentence on how close the measured factors are to the closed form."""
     rel = np.abs(lin["measured"] - lin["predicted"]) / np.abs(lin["predicted"])
+    order = (
+        "so the top components are fitted first"
+        if np.all(np.diff(lin["measured"]) > 0)
+        else "not increasing with k, so the top components are not fitted first"
+    )
     return (
         f"Least squares on the same centred images by full-batch GD (η = "
         f"{lin['eta']:.4g}, ½-convention): the gradient along PC k shrinks per step by a "
         f"measured factor within {rel.max():.2e} (relative) of the closed form 1 − ηλ_k for "
         f"ranks {', '.join(map(str, lin['rank']))}: from {lin['measured'][0]:.4f} (k = 1) to "
-        f"{lin['measured'][-1]:.5f} (k = {lin['rank'][-1]}), so the top components are "
-        "fitted first."
+        f"{lin['measured'][-1]:.5f} (k = {lin['rank'][-1]}), {order}."
     )
 
 
