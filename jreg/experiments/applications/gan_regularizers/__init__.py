@@ -84,8 +84,8 @@ def get_config(quick: bool = False) -> dict:
         "chance_factor": 5.0, "published": compare.PUBLISHED, "dirac_steps": 400,
         "dirac_lr": 0.1, "dirac_gamma": 1.0, "dirac_lam": 1.0,
     }  # fmt: skip
-    quick = {"seeds": 2, "num_steps": 200, "eval_every": 100, "hidden": 32}
-    return kit.sized(quick, full, quick_overrides=quick)
+    small = {"seeds": 2, "num_steps": 200, "eval_every": 100, "hidden": 32}
+    return kit.sized(quick, full, quick_overrides=small)
 
 
 def generate(g, z: jax.Array, mixture: str) -> jax.Array:
