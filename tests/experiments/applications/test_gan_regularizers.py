@@ -54,4 +54,4 @@ def test_gan_regularizers_quick():
     assert abs(d["theta"][1][-1]) > 0.5
     assert dist[2][-1] < 1e-3
     fig = gr.figure(num, config)  # smoke check: draws from the numbers only
-    assert len(fig.axes) == 3 * 6
+    assert len(fig.axes) == 2 * 4  # (1 mixture + comparisons) × (2 arms + 2 chance clouds)
