@@ -65,7 +65,7 @@ def mixture_centers(name: str) -> np.ndarray:
 
 
 def get_config(quick: bool = False) -> dict:
-    """Batch 256, Adam(1e-3 cosine-decayed to 1e-5, β = (0.5, 0.9)), MLPs 2 × 128 ReLU.
+    """Batch 128, Adam(1e-3 cosine-decayed to 1e-5, β = (0.5, 0.9)), MLPs 2 × 128 ReLU.
 
     The networks work in coordinates divided by max |center| (as Gulrajani et al.'s toy code
     divides the grid by 2.828) and start with PyTorch's default biases U(±1/√fan_in) on He
@@ -78,7 +78,7 @@ def get_config(quick: bool = False) -> dict:
     full = {
         "seed": 0, "seeds": 3, "mixtures": ("ring", "grid"), "families": ("r1", "wgan_gp", "sn"),
         "hidden": 128, "depth": 2,
-        "latent": 2, "batch_size": 256, "lr": 1e-3, "lr_end": 0.01, "num_steps": 3000,
+        "latent": 2, "batch_size": 128, "lr": 1e-3, "lr_end": 0.01, "num_steps": 3000,
         "eval_every": 250, "eval_samples": 2500, "r1_gammas": (0.0, 1.0), "gp_lams": (10.0,),
         "sn_max_norms": (1.0,), "n_critic_gp": 5, "tol_modes": {"ring": 1.0, "grid": 2.0},
         "chance_factor": 5.0, "published": compare.PUBLISHED, "dirac_steps": 400,
