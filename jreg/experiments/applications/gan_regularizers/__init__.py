@@ -70,10 +70,11 @@ def get_config(quick: bool = False) -> dict:
     The networks work in coordinates divided by max |center| (as Gulrajani et al.'s toy code
     divides the grid by 2.828) and start with PyTorch's default biases U(±1/√fan_in) on He
     weights: with zero biases a ReLU generator is positively homogeneous in z and, in a
-    measured 8,000-step run, only drew rays through the origin (8 % high quality on the
-    grid); with both, 4,000 steps reached 23 modes at 33 %. ``tol_modes``: our mode count
-    agrees with a published one within it; ``chance_factor``: an arm is far above chance
-    when its high-quality fraction is at least that multiple of the chance floor.
+    measured 8,000-step run (batch 256), only drew rays through the origin (8 % high
+    quality on the grid); with both, 4,000 steps reached 23 modes at 33 %. ``tol_modes``:
+    our mode count agrees with a published one within it; ``chance_factor``: an arm is far
+    above chance when its high-quality fraction is at least that multiple of the chance
+    floor.
     """
     full = {
         "seed": 0, "seeds": 3, "mixtures": ("ring", "grid"), "families": ("r1", "wgan_gp", "sn"),
