@@ -38,7 +38,7 @@ def _versus(ax, name, r, published, key):
         ax.axhline(len(r["centers"]), color="k", ls=":", lw=0.8)
     ax.set_xticks(np.arange(len(ticks)), ticks, rotation=60, ha="right", fontsize=6)
     ax.set_ylabel(labels)
-    ax.set_title(f"{name}: ours (filled) vs chance (gray) vs published (open)", fontsize=7)
+    ax.set_title(f"{name}: ours vs chance vs published", fontsize=7)
 
 
 def figure(numbers: dict, config: dict):
@@ -66,7 +66,8 @@ def figure(numbers: dict, config: dict):
     fig.suptitle(
         f"GANs on 2-D mixtures, MLP {config['depth']}×{config['hidden']} ReLU, batch "
         f"{config['batch_size']}, {config['num_steps']} generator steps; mean ± std over "
-        f"{config['seeds']} seeds (scatter: seed 0, × = true modes)",
+        f"{config['seeds']} seeds (scatter: seed 0, × = true modes; bottom: filled = ours, "
+        "gray = chance clouds, open = VEEGAN / PacGAN Table 1)",
         fontsize=9,
     )
     fig.tight_layout()
