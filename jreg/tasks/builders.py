@@ -88,6 +88,7 @@ def supervised(
     target: Callable[[dict, Mapping], jax.Array] | None = None,
     eval_metrics: Callable[[jax.Array, jax.Array, dict, Mapping], dict] | None = None,
     track: Callable[[PyTree, Mapping], dict] | None = None,
+    step_metrics: Callable[[jax.Array, jax.Array, dict, dict, Mapping], dict] | None = None,
     splits: tuple[str, ...] = ("train", "test"),
     example_x: jax.Array | None = None,
     keep_init: bool = False,
@@ -113,6 +114,9 @@ def supervised(
         reconstruction). Used in training and evaluation (e.g. noisy vs clean labels).
       eval_metrics: ``(out, target, batch, hp) -> dict`` of extra per-split numbers.
       track: ``(state, hp) -> dict`` of extra numbers at every evaluation (norms, ...).
+      step_metrics: ``(out, target, batch, aux, hp) -> dict`` of extra numbers of each
+        training step's forward pass (before its update; not differentiated), averaged
+        over each evaluation period like ``train_objective`` (``eval_every=1``: per step).
       splits: data splits evaluated (full batch) after every period: ``{split}_loss``
         (unregularized, no smoothing), and for classification ``{split}_accuracy`` and
         ``{split}_error`` (mean of mistakes: exactly 0 at interpolation).
@@ -156,21 +160,23 @@ def supervised(
         k_aug, k_model = jax.random.split(key)
         x = batch["x"] if augment is None else augment(k_aug, batch["x"], hp)
         out, model_state, aux = model.apply(params, model_state, x, key=k_model, train=True, hp=hp)
-        obj = data_loss(out, get_target(batch, hp), batch, hp, True)
+        target = get_target(batch, hp)
+        obj = data_loss(out, target, batch, hp, True)
+        extra = {} if step_metrics is None else step_metrics(out, target, batch, aux, hp)
         for reg_name, penalty in regularizers.items():
             weight = hp[reg_name]
             if not checks.is_static_zero(weight):
                 obj = obj + weight * penalty(params, {**batch, "x": x}, aux)
-        return obj, model_state
+        return obj, (model_state, jax.lax.stop_gradient(extra))
 
     def step(state, batch, key, hp):
-        (obj, model_state), grads = jax.value_and_grad(objective, has_aux=True)(
+        (obj, (model_state, extra)), grads = jax.value_and_grad(objective, has_aux=True)(
             state["params"], state["model_state"], batch, key, hp
         )
         updates, opt_state = get_opt(hp).update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         new = {**state, "params": params, "opt_state": opt_state, "model_state": model_state}
-        return new, {"train_objective": obj}
+        return new, {"train_objective": obj, **extra}
 
     def evaluate(state, data, hp):
         out = {}

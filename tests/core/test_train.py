@@ -308,3 +308,20 @@ def test_token_task_trains_on_masked_positions():
     )
     assert float(res.history["test_accuracy"][-1]) == 1.0
     assert float(res.history["test_loss"][-1]) < 0.05
+
+
+def test_step_metrics_are_logged_per_step_and_averaged_per_period(data):
+    """supervised(step_metrics=...): numbers of each step's forward pass, period means."""
+    task = tasks.supervised(
+        nets.mlp((3, 8, 3)),
+        optimizer=optax.sgd(0.1),
+        step_metrics=lambda out, y, batch, aux, hp: {"ce": losses.cross_entropy(out, y)},
+    )
+    run = lambda every: (
+        train.fit(  # noqa: E731
+            task, data, stream=streams.full_batch(), seed=0, num_steps=6, eval_every=every
+        ).history
+    )
+    one, two = run(1), run(2)
+    np.testing.assert_allclose(one["ce"], one["train_objective"], rtol=1e-6)
+    np.testing.assert_allclose(two["ce"], one["ce"].reshape(3, 2).mean(1), rtol=1e-5)
