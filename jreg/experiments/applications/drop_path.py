@@ -186,8 +186,8 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         f"{config['learning_rate']:g}; chance accuracy 0.1.",
         f"Without drop-path the network reaches train accuracy {mean_std(tr_acc[0], '.3f')} "
         f"and test accuracy {mean_std(te_acc[0], '.3f')} (MNIST-1D README CNN: 0.94; "
-        f"{numbers['verdict_no_drop_vs_mnist1d_cnn']} within "
-        f"{config['tolerance_accuracy_pct']:g} points): a train − test gap of "
+        f"verdict (tolerance ±{config['tolerance_accuracy_pct']:g} points): "
+        f"{numbers['verdict_no_drop_vs_mnist1d_cnn']}): a train − test gap of "
         f"{mean_std(gap[0], '.3f')} for drop-path to regularize.",
         "Mean train − test gap per rate: "
         + ", ".join(f"{g:.3f} ({lab})" for g, lab in zip(gap_m, labels, strict=True))
@@ -197,8 +197,8 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         f"% ({mean_std(-ours_rel, '+.1f', '.1f')} % relative, {int(np.sum(ours_rel > 0))}/"
         f"{ours_rel.size} seeds lower); Huang et al. (CIFAR-10, no augmentation): "
         f"{theirs['constant depth']} → {theirs['stochastic']} % ({-theirs_rel:+.1f} %): "
-        f"{numbers['verdict_relative_error_reduction']} within "
-        f"{config['tolerance_rel_error_pct']:g} points, "
+        f"verdict (tolerance ±{config['tolerance_rel_error_pct']:g} points): "
+        f"{numbers['verdict_relative_error_reduction']}, "
         f"{'same' if ours_rel.mean() > 0 else 'opposite'} direction.",
     ]
     return numbers
