@@ -1,8 +1,10 @@
+import jax
 import numpy as np
 import pytest
 
 from jreg import data
 from jreg.analysis import metrics
+from jreg.experiments import kit
 from jreg.experiments.applications import gan_regularizers as gr
 from jreg.experiments.applications.gan_regularizers import compare
 
@@ -55,3 +57,25 @@ def test_gan_regularizers_quick():
     assert dist[2][-1] < 1e-3
     fig = gr.figure(num, config)  # smoke check: draws from the numbers only
     assert len(fig.axes) == 2 * 4  # (1 mixture + comparisons) × (2 arms + 2 chance clouds)
+
+
+def test_spectral_norm_bounds_every_d_layer_and_the_slope(key):
+    # Every D weight matrix is projected onto σ_max ≤ c, so D's slope in the data's
+    # coordinates is at most c^3 / max|center| (3 layers, ReLU 1-Lipschitz, input / 4):
+    # with c = 1 on the grid D varies by < 0.25 per unit, too flat to pick out σ = 0.05 modes.
+    config = gr.get_config(quick=True) | {"seeds": 1, "num_steps": 20, "eval_every": 20}
+    task, stream = gr.make_task(config, "sn", "grid")
+    z = jax.random.normal(key, (64, 2))
+    res = kit.QUIET.sweep(
+        task, {"z": z, "centers": gr.mixture_centers("grid")}, stream=stream, seeds=1,
+        num_steps=20, eval_every=20, hparams={"max_norm": np.asarray([1.0, 8.0], np.float32)},
+    )  # fmt: skip
+    x = jax.random.uniform(key, (2000, 2), minval=-5.0, maxval=5.0)
+    for a, c in enumerate((1.0, 8.0)):
+        d = jax.tree.map(lambda w, a=a: w[a, 0], res.state["d"])
+        sig = [np.linalg.norm(np.asarray(p["w"]), 2) for p in d]
+        assert len(sig) == 3 and max(sig) <= c * 1.01
+        disc = lambda u, d=d: gr.models.mlp_apply(d, u / 4.0, activation="relu")[..., 0]
+        slope = np.linalg.norm(np.asarray(jax.vmap(jax.grad(disc))(x)), axis=1).max()
+        assert slope <= np.prod(sig) / 4.0 * 1.01
+        assert c > 1 or slope <= 0.25 * 1.01

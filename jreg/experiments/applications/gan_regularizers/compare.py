@@ -16,6 +16,13 @@ from jreg.analysis import metrics
 from jreg.experiments import kit
 from jreg.util import checks
 
+#: Adam (peak learning rate, β1, β2) and discriminator steps per generator step, per family.
+OPTIM = {
+    "r1": {"lr": 1e-3, "b1": 0.5, "b2": 0.9, "n_critic": 1},
+    "wgan_gp": {"lr": 1e-3, "b1": 0.5, "b2": 0.9, "n_critic": 5},
+    "sn": {"lr": 1e-3, "b1": 0.5, "b2": 0.9, "n_critic": 1},
+}
+
 #: VEEGAN Table 1 (Srivastava et al. 2017) and PacGAN Table 1 (Lin et al. 2018):
 #: (modes captured, high-quality %) per method; the first row of each table is the GAN.
 PUBLISHED = {
