@@ -203,11 +203,11 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         f"{j0[0]:.3g} (σ=0) to {j0[-1]:.3g} on the test images: input noise alone "
         f"{'contracts' if j0[-1] < j0[0] else 'does not contract'} the encoder.",
         f"Best λ by probe accuracy ({n_probe} labels, ridge α={config['probe_ridge']:g}) per "
-        f"σ={list(map(float, noises))}: {list(map(float, best_probe))}; "
+        f"σ={[f'{s:g}' for s in noises]}: {[f'{b:g}' for b in best_probe]}; "
         f'"more noise calls for a larger λ" {"holds" if grows(best_probe) else "does not hold"}'
         " by this criterion.",
         f"Best λ by reconstruction of noisy test inputs (noise σ, clean target) per σ: "
-        f"{list(map(float, best_noisy))}; the claim "
+        f"{[f'{b:g}' for b in best_noisy]}; the claim "
         f"{'holds' if grows(best_noisy) else 'does not hold'} by this criterion.",
     ]
     return numbers
