@@ -9,6 +9,18 @@ from jreg.experiments.runner import to_json
 pytestmark = pytest.mark.standard_promotion  # optax.adam
 
 
+def test_closed_form_jacobian_matches_autodiff():
+    """Rifai et al.'s closed form of ‖J‖²_F for a sigmoid encoder is the autodiff one."""
+    import jax
+
+    from jreg.regularizers import activity
+
+    params, _ = cae._autoencoder(784, 16).init(jax.random.key(0), {})
+    x = jax.random.uniform(jax.random.key(1), (5, 784))
+    auto = activity.jacobian_penalty(lambda v: cae._encode(params, v), x)
+    np.testing.assert_allclose(cae.jacobian_sq_norm(params, x), auto, rtol=1e-4)
+
+
 def test_contractive_autoencoder_quick():
     config = cae.get_config(quick=True)
     num = cae.compute(config)
@@ -28,9 +40,16 @@ def test_contractive_autoencoder_quick():
     grows = bool(np.all(np.diff(best) >= 0) and best[-1] > best[0])
     note = next(n for n in num["notes"] if n.startswith("Best λ by probe"))
     assert ("does not hold" not in note) == grows
+    # The convergence check is computed from the curves: the stated change over the last
+    # tenth of training is the training curve's.
+    curve = num["train_curve"]  # (L, N, S, T)
+    t = int(np.argmin(np.abs(num["epoch"] - 0.9 * config["num_epochs"])))
+    rel = (curve[..., t] - curve[..., -1]) / curve[..., -1]
+    np.testing.assert_allclose(num["relative_change_last_tenth"], rel, rtol=1e-6)
+    assert np.all(curve[..., -1] < curve[..., 0])  # training lowered the error
     json.dumps(to_json(num))
     import matplotlib.pyplot as plt
 
     fig = cae.figure(num, config)  # smoke: draws from the numbers alone
-    assert len(fig.axes) == 5
+    assert len(fig.axes) == 6
     plt.close(fig)

@@ -15,6 +15,11 @@ penalty factors and seeds. Numbers per training size ``n``: Pearson correlation 
 estimated and true effects, AUROC of ranking the true escape sites (hotspots) by the
 site's summed positive effects (``Σ_a max(w_ia, 0)``, "site total escape" as in Greaney
 et al. 2021), and R² on held-out variants.
+
+The prior's quality is swept (:mod:`.prior`): from random surface labels (uninformative)
+to the true ones (the oracle). The hotspots are drawn among the surface sites, so the
+oracle prior's AUROC gain holds by construction; the sweep shows how much of it survives
+a prior that is only partly right.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from jreg.experiments import kit
 from jreg.experiments.kit import mean_std
 from jreg.util import checks
 
+from . import prior
 from .fits import METHODS, fit_all, scores
 
 DESCRIPTION = (
@@ -68,12 +74,16 @@ def get_config(quick: bool = False) -> dict:
         "alpha_ratio": 1e-2,
         "l1_ratio": 0.5,  # elastic net
         "surface_factor": 0.25,  # penalty factor of surface sites (buried: 1)
+        # Prior quality (.prior): 0 = random labels, 1 = oracle (needed; the five methods
+        # use it); the oracle's gain holds by construction (hotspots ⊂ surface sites).
+        "prior_qualities": (0.0, 0.25, 0.5, 0.75, 1.0),
+        "published": {"source": "none (synthetic DMS library, jreg.data.dms_escape)"},
         "tol": 1e-3,  # coordinate descent KKT tolerance (relative)
         "max_iter": 500,
     }
     quick_overrides = dict(
         seeds=3, num_sites=30, num_surface=10, num_hotspots=3, train_fractions=(0.1, 1.0),
-        test_size=500,
+        test_size=500, prior_qualities=(0.0, 0.5, 1.0),
     )  # fmt: skip
     return kit.sized(quick, full, quick_overrides=quick_overrides)
 
@@ -96,15 +106,21 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     ]
     x = np.stack([g["x"] for g in draws])  # (S, N, d)
     y = np.stack([g["y"] for g in draws])
-    surface_feature = np.repeat(np.stack([g["surface"] for g in draws]), d // sites, axis=1)
-    factors = np.where(surface_feature, config["surface_factor"], 1.0).astype(np.float32)
+    qs = [float(q) for q in config["prior_qualities"]]
+    if 1.0 not in qs:
+        raise ValueError(f"prior_qualities must include 1.0 (the oracle), got {qs}.")
+    labels = np.stack([prior.prior_labels(g["surface"], qs, i) for i, g in enumerate(draws)])
+    factors = np.where(labels, config["surface_factor"], 1.0).astype(np.float32)
+    factors = np.repeat(factors, d // sites, axis=2)  # (S, Q, d)
+    nq, oracle = len(qs), qs.index(1.0)
+    cols = [0, 1, 2, 3 + oracle, 3 + nq + oracle]  # METHODS among the 3 + 2Q fits
     ridge_alphas = np.asarray(config["ridge_alphas"], np.float32)
     kw = {k: config[k] for k in ("alpha_ratio", "l1_ratio", "tol", "max_iter")}
     fit = jax.vmap(
         functools.partial(fit_all, num_alphas=config["num_alphas"], **kw),
         in_axes=(0, 0, 0, 0, 0, None),
     )
-    shape = (len(ns), s, len(METHODS))
+    shape = (len(ns), s, 3 + 2 * nq)
     corr, auroc, r2, alpha, kkt, nonzero = (np.zeros(shape) for _ in range(6))
     test = slice(n_max + m_max, None)
     sizes = tqdm(list(enumerate(zip(ns, ms, strict=True))), desc="n", disable=not run.progress)
@@ -115,16 +131,22 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         nonzero[i] = d - np.asarray(jax.vmap(jax.vmap(metrics.count_zeros))(out[0]))
         for j in range(s):
             g = draws[j]
-            for k in range(len(METHODS)):
+            for k in range(shape[2]):
                 fit_k = (coef[j, k], intercept[j, k])
                 truth = (g["effects"], g["hotspot"], x[j, test], y[j, test])
                 corr[i, j, k], auroc[i, j, k], r2[i, j, k] = scores(*fit_k, *truth, sites)
+    weighted = lambda v: v[..., 3:].reshape(*v.shape[:2], 2, nq).swapaxes(2, 3)  # (n,S,Q,2)
     numbers = dict(
         methods=list(METHODS), train_sizes=np.asarray(ns), val_sizes=np.asarray(ms),
-        num_features=d, correlation=corr, auroc=auroc, r2=r2, alpha=alpha, nonzero=nonzero,
-        kkt=kkt,
+        num_features=d, correlation=corr[..., cols], auroc=auroc[..., cols], r2=r2[..., cols],
+        alpha=alpha[..., cols], nonzero=nonzero[..., cols], kkt=kkt,
+        prior_quality=np.asarray(qs), prior_auroc=weighted(auroc),
+        prior_correlation=weighted(corr), **prior.label_stats(labels, draws),
     )  # fmt: skip
     numbers["notes"], numbers["headline"] = _summarize(numbers, config)
+    more_notes, more_headline = prior.summarize(numbers, config)
+    numbers["notes"] += more_notes
+    numbers["headline"].update(more_headline)
     return numbers
 
 
@@ -159,7 +181,7 @@ def _summarize(num: dict, config: dict) -> tuple[list[str], dict]:
         gain = auroc[small, :, m[weighted]] - auroc[small, :, m[base]]
         cgain = corr[small, :, m[weighted]] - corr[small, :, m[base]]
         notes.append(
-            f"For n ≤ d/5 ({', '.join(str(n) for n in ns[small])}), the surface prior "
+            f"For n ≤ d/5 ({', '.join(str(n) for n in ns[small])}), the oracle surface prior "
             f"(factor {config['surface_factor']}) "
             f"{'raises' if gain.mean() > 0 else 'does not raise'} {base}'s site AUROC on "
             f"average by {gain.mean():+.3f} (better in {int((gain > 0).sum())} of {gain.size} "
@@ -193,16 +215,17 @@ def _summarize(num: dict, config: dict) -> tuple[list[str], dict]:
 
 
 def figure(numbers: dict, config: dict):
-    """Correlation, site AUROC and held-out R² vs training size, mean ± std over seeds."""
+    """Correlation, site AUROC, held-out R², non-zeros vs training size (mean ± std over
+    seeds); the AUROC gain of the surface prior vs its quality."""
     ns, d = np.asarray(numbers["train_sizes"]), numbers["num_features"]
-    fig, axes = kit.panels(4, size=(4.0, 3.3))
+    fig, axes = kit.panels(5, size=(4.0, 3.3))
     panels = (
         ("correlation", "corr(estimated, true effects)"),
         ("auroc", "AUROC of the true escape sites"),
         ("r2", "held-out R²"),
         ("nonzero", "non-zero coefficients"),
     )
-    for ax, (key, label) in zip(axes, panels, strict=True):
+    for ax, (key, label) in zip(axes[:4], panels, strict=True):
         values = np.asarray(numbers[key])  # (n, seed, method)
         for k, name in enumerate(numbers["methods"]):
             style = "--" if name.startswith("weighted") else "-"
@@ -215,6 +238,7 @@ def figure(numbers: dict, config: dict):
     axes[1].axhline(0.5, color="gray", lw=0.6)
     axes[3].set_yscale("log")
     axes[0].legend(fontsize=7)
+    prior.panel(axes[4], numbers)
     fig.suptitle(
         f"Viral escape, d = {d} effects ({config['num_sites']} sites × "
         f"{config['num_substitutions']}), {config['num_hotspots']} hotspot sites; mean ± std "

@@ -40,10 +40,11 @@ def fit_all(
     the lasso / elastic-net grids have ``num_alphas`` strengths log-spaced from
     :func:`jreg.analysis.linear.alpha_max` (all zeros) down to ``alpha_ratio`` times it;
     ``l1_ratio``, ``tol``, ``max_iter``: :func:`jreg.analysis.linear.elastic_net`'s.
-    Returns ``(coef (M, d), intercept (M,), alpha (M,), kkt (M,))`` over :data:`METHODS`
-    (M = 5); ``kkt`` is the largest KKT violation over the grid (0 for ridge).
+    Returns ``(coef (M, d), intercept (M,), alpha (M,), kkt (M,))`` over ridge, lasso,
+    elastic net, then the weighted ridge of each prior, then the weighted lasso of each
+    (M = 3 + 2Q); ``kkt`` is the largest KKT violation over the grid (0 for ridge).
     """
-    ones = jnp.ones_like(factors)
+    p = jnp.concatenate([jnp.ones_like(factors[:1]), factors])  # plain, then each prior
     select = lambda fits, a: _select(fits, a, x_val, y_val)
 
     def ridge_path(p):
@@ -58,10 +59,10 @@ def fit_all(
         )
         return select(jax.vmap(solve)(alphas), alphas)
 
-    ridge = jax.vmap(ridge_path)(jnp.stack([ones, factors]))  # ridge, weighted ridge
-    lasso = jax.vmap(lambda p: cd_path(p, 1.0))(jnp.stack([ones, factors]))  # (weighted) lasso
-    enet = cd_path(ones, l1_ratio)  # apart: its slower convergence would hold up the lasso
-    order = lambda r, c, e: jnp.stack([r[0], c[0], e, r[1], c[1]])
+    ridge = jax.vmap(ridge_path)(p)  # ridge, weighted ridges
+    lasso = jax.vmap(lambda f: cd_path(f, 1.0))(p)  # lasso, weighted lassos
+    enet = cd_path(p[0], l1_ratio)  # apart: its slower convergence would hold up the lasso
+    order = lambda r, c, e: jnp.concatenate([r[:1], c[:1], e[None], r[1:], c[1:]])
     return tuple(order(*t) for t in zip(ridge, lasso, enet, strict=True))
 
 
