@@ -153,7 +153,7 @@ def test_one_seed_shows_no_spread():
             "seed must be an int in [0, 2**32), got 1099511627776",
         ),
         (
-            ["run", "attention_entropy", "--quick", "--set", "data_seed=-1"],
+            ["run", "drop_path", "--quick", "--set", "data_seed=-1"],
             "data_seed must be an int in [0, 2**32)",
         ),
         (
