@@ -46,6 +46,7 @@ from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a s
     torch_sync,
 )
 
+from jreg.experiments import kit
 from jreg.experiments.implicit import double_descent
 from jreg.tasks import widths
 
@@ -119,7 +120,7 @@ def main() -> None:
     buckets = double_descent.width_family(run_cfg).buckets(ws)
     COMPILE_SECONDS[0] = 0.0
     start = time.perf_counter()
-    res = double_descent.train_widths(run_cfg, ds, ws, noise_levels=(1,), progress=False)
+    res = double_descent.train_widths(run_cfg, ds, ws, noise_levels=(1,), run=kit.QUIET)
     jreg_s = time.perf_counter() - start
     compile_s = COMPILE_SECONDS[0]
     rss_jreg = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
