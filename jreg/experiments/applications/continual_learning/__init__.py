@@ -72,7 +72,8 @@ def get_config(quick: bool = False) -> dict:
     }
     quick_overrides = dict(
         seeds=1, n_train=2000, n_val=50, n_test=500, widths=(784, 100, 100, 10), batch_size=64,
-        epochs_per_task=6, memory_budget=None, strengths=dict(l2=(1.0,), ewc=(1e4,), online_ewc=(1e4,), si=(10.0,)),
+        epochs_per_task=6, memory_budget=None,
+        strengths=dict(l2=(1.0,), ewc=(1e4,), online_ewc=(1e4,), si=(10.0,)),
     )  # fmt: skip
     return kit.sized(quick, full, quick_overrides=quick_overrides)
 
