@@ -9,7 +9,7 @@ head per task, as logits masked to the task's 2 classes, in training and test),
 *domain-IL* (one shared 2-way head: is the digit the task's first or second class?) and
 *class-IL* (one 10-way head, no task identity).
 
-Arms, in ONE vmapped sweep (scenario x arm x strength x seed): fine-tuning (no penalty);
+Arms, in one vmapped sweep per scenario (arm x strength x seed): fine-tuning (no penalty);
 L2 anchored at the previous task's solution; EWC (Kirkpatrick et al. 2017) with an exact
 Fisher per task; online EWC (Schwarz et al. 2018); SI (Zenke et al. 2017); and joint
 (offline) training on all tasks at once as the upper bound. Each penalty's strength is
@@ -53,18 +53,18 @@ def get_config(quick: bool = False) -> dict:
         "widths": (784, 400, 400, 10),
         "learning_rate": 1e-3,
         "batch_size": 128,
-        "epochs_per_task": 8,  # 5 steps each: enough for >= 0.95 on the task just learnt
+        "epochs_per_task": 10,  # 5 steps each; at 8 fine-tuning hit 0.9499 on task 5
         "fisher_epochs": 2,  # last epochs of a task whose minibatches give the Fisher
-        "fisher_examples": 8,  # examples of each of those minibatches used
+        "fisher_examples": 32,  # examples of each of those minibatches used
         "gamma": 1.0,  # online EWC decay (van de Ven & Tolias 2019 use 1)
         "xi": 0.1,  # SI damping (Zenke et al. 2017; van de Ven & Tolias 2019)
         "strengths": dict(  # λ per arm, for the term (λ/2) Σ w (θ − θ*)²
-            l2=(0.1, 1.0, 10.0),
-            ewc=(1e2, 1e3, 1e4),
-            online_ewc=(1e2, 1e3, 1e4),
-            si=(1.0, 10.0, 100.0),
+            l2=(0.1, 1.0),  # two each (the ones validation chose from three) for time
+            ewc=(1e3, 1e4),
+            online_ewc=(1e3, 1e4),
+            si=(10.0, 100.0),
         ),  # fmt: skip
-        "memory_budget": 1.2e9,  # bytes: the sweep runs in chunks that fit
+        "memory_budget": 6e8,  # bytes: each scenario's sweep runs in chunks that fit
         "tolerance": 0.05,  # |ours − published| (fraction) for an "agrees"
         "high": 0.85,  # "high" accuracy in the pattern checks (lowest published: 0.8719)
         "pattern_tolerance": 0.05,  # "≈" in the pattern checks
@@ -99,19 +99,23 @@ def split_mnist(config) -> dict:
     }
 
 
-def _rows(strengths) -> tuple[list[tuple[str, str, float]], dict]:
-    """Rows of the sweep, (scenario, arm, λ) for every scenario, and their hyperparameters."""
+def _rows(strengths, sc: str) -> tuple[list[tuple[str, str, float]], dict]:
+    """Rows of scenario ``sc``'s sweep, (sc, arm, λ), and their hyperparameters."""
     arms = [("fine-tuning", 0.0)]
     arms += [(arm, float(lam)) for arm in ARMS[1:] for lam in strengths[PENALTY[arm]]]
-    rows = [(sc, arm, lam) for sc in SCENARIOS for arm, lam in arms]
-    hp = {"scenario": np.asarray([SCENARIOS.index(r[0]) for r in rows], np.float32)}
+    rows = [(sc, arm, lam) for arm, lam in arms]
+    hp = {"scenario": np.full(len(rows), SCENARIOS.index(sc), np.float32)}
     for arm, name in PENALTY.items():
         hp[name] = np.asarray([lam if a == arm else 0.0 for _, a, lam in rows], np.float32)
     return rows, hp
 
 
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
-    """One sequential sweep (scenario x arm x strength x seed) and one joint sweep.
+    """A sequential sweep (arm x strength x seed) per scenario and one joint sweep.
+
+    One sweep per scenario, not one for all: a sweep keeps every config's final state
+    (parameters, Adam moments, anchors, importances: ~12 copies of the parameters) until
+    it returns, so smaller sweeps bound the peak memory (the chunks share one compile).
 
     Numbers per scenario: accuracy matrices on the test tasks ``(rows, S, T, T)`` (row j:
     after task j; column i: task i), average accuracy and forgetting after the last task,
@@ -123,21 +127,25 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     model = nets.mlp(config["widths"], activation="relu", init="he")
     spt = e * (n // b)  # steps per task
     task = continual_task(
-        model, learning_rate=config["learning_rate"], steps_per_task=spt,
+        model, activation="relu", learning_rate=config["learning_rate"], steps_per_task=spt,
         fisher_steps=config["fisher_epochs"] * (n // b), num_classes=config["widths"][-1],
         fisher_examples=config["fisher_examples"], gamma=config["gamma"], xi=config["xi"],
         per_task=config["classes_per_task"],
     )  # fmt: skip
-    rows, hp = _rows(config["strengths"])
-    seq = run.sweep(
-        task, d, stream=streams.task_sequence(streams.epochs(b), steps_per_task=spt),
-        seeds=config["seeds"], epochs=t * e, eval_epochs=e, hparams=hp,
-        memory_budget=config["memory_budget"],
-    )  # fmt: skip
+    rows, hists = [], []
+    for sc in SCENARIOS:  # only the histories are kept: each sweep's states are freed
+        sc_rows, hp = _rows(config["strengths"], sc)
+        hists.append(run.sweep(
+            task, d, stream=streams.task_sequence(streams.epochs(b), steps_per_task=spt),
+            seeds=config["seeds"], epochs=t * e, eval_epochs=e, hparams=hp,
+            memory_budget=config["memory_budget"],
+        ).history)  # fmt: skip
+        rows += sc_rows
+    seq = {k: np.concatenate([h[k] for h in hists]) for k in hists[0]}
     union = {k: v.reshape(t * n, *v.shape[2:]) for k, v in d["tasks"].items()}
     joint = run.sweep(  # the same epochs over all tasks at once
         task, {"train": union, "val": d["val"], "test": d["test"]}, stream=streams.epochs(b),
         seeds=config["seeds"], epochs=e, eval_epochs=e,
         hparams={"scenario": np.arange(len(SCENARIOS), dtype=np.float32)},
     )  # fmt: skip
-    return report.summarize(config, rows, seq.history, joint.history, ARMS)
+    return report.summarize(config, rows, seq, joint.history, ARMS)

@@ -16,7 +16,8 @@ import optax
 
 from jreg.analysis import metrics
 from jreg.core import train
-from jreg.regularizers import losses, penalties
+from jreg.nn import models
+from jreg.regularizers import losses
 
 #: Arm -> its penalty-weight hyperparameter.
 PENALTY = {"L2": "l2", "EWC": "ewc", "online EWC": "online_ewc", "SI": "si"}
@@ -44,28 +45,38 @@ def targets(y, scenario, *, num_classes: int, per_task: int):
     return jnp.where(scenario == 1, y % per_task, y), allowed
 
 
-def exact_fisher(model, params, x, allowed) -> dict:
-    """Diagonal Fisher ``mean_n Σ_c p(c|x_n) (∇_θ log p(c|x_n))²`` under the (masked)
-    predictive distribution, exactly: K calls of
-    :func:`jreg.regularizers.penalties.diagonal_fisher`, one per class c, each with the
-    log-likelihood weighted by ``sqrt(p(c|x))`` (held constant).
+def exact_fisher(params, x, allowed, *, activation: str) -> dict:
+    """Diagonal Fisher ``mean_n Σ_c p(c|x_n) (∇_θ log p(c|x_n))²`` of an MLP
+    (:func:`jreg.nn.models.mlp_apply` params, no dropout) under the (masked) predictive
+    distribution, exactly, without per-example gradients: a dense layer's per-example
+    gradient is ``h_n ⊗ δ_n`` (``h`` its input, ``δ`` the gradient at its output), so
+    ``Σ_n`` of its square is ``(h²)ᵀ δ²``, one matmul; the ``δ`` of every class come from
+    one forward pass and K backward passes (a vmapped VJP) of cotangent
+    ``sqrt(p_c) (e_c − p)``, the gradient of ``sqrt(p_c) log p_c`` (``sqrt(p_c)`` constant).
 
-    ``model`` has no model state; ``x`` (N, D) inputs; ``allowed`` (N, K) bool, the classes
-    of each example's task. Returns a pytree like ``params``.
+    ``x`` (N, D) inputs; ``allowed`` (N, K) bool, the classes of each example's task.
+    Returns a pytree like ``params``.
     """
-    k = allowed.shape[-1]
-    xa = jnp.concatenate([x, allowed.astype(x.dtype)], axis=-1)  # one array per example
+    act, n = models.activation_fn(activation), x.shape[0]
 
-    def weighted_ll(p, xai, c):  # sqrt(p_c) log p_c: its squared gradient is p_c (∇ log p_c)²
-        xi, ai = xai[:-k], xai[-k:] > 0
-        logits = model.apply(p, {}, xi[None], key=None, train=False, hp={})[0][0]
-        lp = jax.nn.log_softmax(_masked(logits, ai))[c]
-        return jnp.sqrt(jnp.exp(jax.lax.stop_gradient(lp))) * lp
+    def forward(offsets):  # offsets (zeros) at every layer's output: their gradient is δ
+        h, inputs = x, []
+        for i, (layer, o) in enumerate(zip(params, offsets, strict=True)):
+            inputs.append(h)
+            h = h @ layer["w"] + layer["b"] + o
+            h = act(h) if i < len(params) - 1 else h
+        return h, inputs
 
-    def one_class(c):
-        return penalties.diagonal_fisher(weighted_ll, params, xa, jnp.full(x.shape[0], c))
-
-    fisher = jax.tree.map(lambda f: f.sum(0), jax.vmap(one_class)(jnp.arange(k)))
+    zeros = [jnp.zeros((n, layer["b"].shape[0]), x.dtype) for layer in params]
+    logits, vjp, inputs = jax.vjp(forward, zeros, has_aux=True)
+    p = jax.nn.softmax(_masked(logits, allowed))  # exactly 0 outside ``allowed``
+    k = p.shape[-1]
+    cot = lambda c: jnp.sqrt(p[:, c, None]) * (jax.nn.one_hot(c, k) - p)
+    deltas = jax.vmap(lambda c: vjp(cot(c))[0])(jnp.arange(k))  # per layer (K, N, width)
+    fisher = [
+        {"w": jnp.einsum("nd,knh->dh", h**2, d**2) / n, "b": jnp.sum(d**2, (0, 1)) / n}
+        for h, d in zip(inputs, deltas, strict=True)
+    ]
     # Entries below 1e-20 (from classes of probability ~1e-30) are set to 0: they are
     # negligible, and float32 subnormals in the penalty slow the CPU down many times.
     return jax.tree.map(lambda f: jnp.where(f > 1e-20, f, 0.0), fisher)
@@ -96,6 +107,7 @@ def quadratic(state, hp) -> dict:
 def continual_task(
     model,
     *,
+    activation,
     learning_rate,
     steps_per_task,
     fisher_steps,
@@ -181,7 +193,7 @@ def continual_task(
         def add(acc):
             m = fisher_examples  # the first m of the (shuffled) batch
             _, allowed = labels(batch["y"][:m], hp)
-            f = exact_fisher(model, state["params"], batch["x"][:m], allowed)
+            f = exact_fisher(state["params"], batch["x"][:m], allowed, activation=activation)
             return jax.tree.map(lambda a, b: a + b / fisher_steps, acc, f)
 
         return {**state, "fisher_acc": jax.lax.cond(live, add, lambda a: a, state["fisher_acc"])}
