@@ -85,5 +85,9 @@ def closed_forms(x, y, lam, alpha, tau, noise_var):
         return t**2 * x.T @ jnp.linalg.solve(cov_y, y)
 
     ridge = jax.vmap(lambda a: linear.ridge(x, y, a, fit_intercept=False).coef)(lam)
+    # XLA:CPU may run the two batched LAPACK solves at once; each parallelises its batch on
+    # the same intra-op pool and waits for it, so with 2 threads both wait forever (seen in a
+    # full run). The barrier orders the posterior solve after the ridge solve.
+    ridge, x = jax.lax.optimization_barrier((ridge, x))
     lasso = jax.vmap(lambda a: linear.lasso(x, y, a, fit_intercept=False))(alpha)
     return ridge, jax.vmap(posterior_mean)(tau), lasso.coef, lasso.kkt
