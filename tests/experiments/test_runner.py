@@ -320,7 +320,7 @@ def test_ctrl_c_exits_130_with_one_line_and_outputs_stay_valid(tmp_path):
     first = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress")
     assert first.wait(timeout=120) == 0
     before = (out / "fake.json").read_text()
-    proc = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--set", "work=20000")
+    proc = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--set", "work=6000")
     _wait_for_checkpoint(out / ".checkpoints" / "fake")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
