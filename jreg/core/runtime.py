@@ -262,6 +262,11 @@ def release_memory() -> None:
 
     train.clear_cache()
     jax.clear_caches()
+    trim_memory()
+
+
+def trim_memory() -> None:
+    """Collect Python's reference cycles and return glibc's freed arenas to the OS (RSS)."""
     gc.collect()
     libc = ctypes.util.find_library("c")
     if libc and platform.system() == "Linux":

@@ -21,14 +21,10 @@ every penalty, joint high) is checked from the numbers (:mod:`.report`).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
-
 import numpy as np
 
 from jreg import data
-from jreg.core import streams
+from jreg.core import runtime, streams
 from jreg.experiments import kit
 from jreg.nn import nets
 from jreg.util import checks
@@ -114,14 +110,6 @@ def _rows(strengths, sc: str) -> tuple[list[tuple[str, str, float]], dict]:
     return rows, hp
 
 
-def _release() -> None:
-    """Free the finished sweeps' states now: their results sit in reference cycles, and
-    glibc keeps freed blocks in its arenas (RSS) unless trimmed; ~0.5 GB at full size."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """A sequential sweep (arm x strength) per scenario and seed, and one joint sweep.
 
@@ -153,7 +141,7 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
             memory_budget=config["memory_budget"],
         ).history for seed in range(config["seeds"])]  # fmt: skip
         hists.append({k: np.concatenate([h[k] for h in per_seed], 1) for k in per_seed[0]})
-        _release()
+        runtime.trim_memory()  # finished sweeps' states: ~0.5 GB at full size
         rows += sc_rows
     seq = {k: np.concatenate([h[k] for h in hists]) for k in hists[0]}
     union = {k: v.reshape(t * n, *v.shape[2:]) for k, v in d["tasks"].items()}
