@@ -6,16 +6,20 @@ the number of segments done and a JSON description of the run (the config). PRNG
 inside the state are stored as key data (``jax.random.key_data``) and re-wrapped on
 restore. orbax writes each checkpoint into a temporary folder and renames it when
 complete, so a run killed mid-write leaves the previous checkpoint as the latest one; a
-half-written folder is never read.
+half-written folder is never read. Ctrl-C during a save is held until the save is done
+(orbax writes from helper threads that must not outlive an interrupted interpreter).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import re
+import signal
+import threading
 import warnings
 from typing import Any
 
@@ -43,6 +47,33 @@ def _arrays(tree: PyTree) -> dict[str, jax.Array]:
     }
 
 
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold SIGINT (Ctrl-C) inside the block and raise ``KeyboardInterrupt`` after it.
+
+    orbax saves through helper threads and an asyncio loop; an interrupt that unwinds the
+    main thread mid-save lets the interpreter shut down under them (``cannot schedule new
+    futures after shutdown`` tracebacks after jreg's one-line message). Only the main
+    thread receives signals, so elsewhere, or where SIGINT has no Python handler, this
+    does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # a handler installed outside Python: leave it alone
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
     """Save ``tree`` (any pytree of arrays, keys allowed) after ``segment`` segments.
 
@@ -52,18 +83,19 @@ def save(directory: str, segment: int, tree: PyTree, config: dict) -> None:
       tree: the carry and history.
       config: JSON-serialisable description of the run, checked on restore.
     """
-    ocp, mngr = _manager(directory)
-    if segment in mngr.all_steps():  # a damaged one that a resume skipped
-        mngr.delete(segment)
-    mngr.save(
-        segment,
-        args=ocp.args.Composite(
-            leaves=ocp.args.StandardSave(_arrays(tree)), config=ocp.args.JsonSave(config)
-        ),
-        force=True,
-    )
-    mngr.wait_until_finished()
-    mngr.close()
+    with deferred_interrupt():
+        ocp, mngr = _manager(directory)
+        if segment in mngr.all_steps():  # a damaged one that a resume skipped
+            mngr.delete(segment)
+        mngr.save(
+            segment,
+            args=ocp.args.Composite(
+                leaves=ocp.args.StandardSave(_arrays(tree)), config=ocp.args.JsonSave(config)
+            ),
+            force=True,
+        )
+        mngr.wait_until_finished()
+        mngr.close()
 
 
 def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
@@ -87,6 +119,11 @@ def restore(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
     """
     if not os.path.isdir(directory):
         return None
+    with deferred_interrupt():
+        return _restore_latest(directory, like, config)
+
+
+def _restore_latest(directory: str, like, config: dict) -> tuple[int, PyTree] | None:
     ocp, mngr = _manager(directory)
     try:
         steps = sorted(mngr.all_steps(), reverse=True)

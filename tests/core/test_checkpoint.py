@@ -169,3 +169,20 @@ def test_a_damaged_checkpoint_falls_back_then_says_what_to_do(tmp_path):
         shutil.rmtree(ckpt / str(step) / "leaves", ignore_errors=True)
     with pytest.raises(ValueError, match="every checkpoint in .* is unreadable.*delete"):
         train.fit(make(0.1), data, checkpoint_dir=str(ckpt), **kw)
+
+
+def test_ctrl_c_during_a_save_waits_for_the_save_then_interrupts(tmp_path):
+    """SIGINT inside ``deferred_interrupt`` lets the block finish, then raises."""
+    from jreg.core import checkpoint
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with checkpoint.deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # a plain handler would have raised here
+            finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    with checkpoint.deferred_interrupt():  # no signal: no interrupt
+        finished.append(True)
+    assert finished == [True, True]

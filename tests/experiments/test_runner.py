@@ -312,6 +312,7 @@ def _wait_for_checkpoint(folder):
     deadline = time.time() + 120
     while time.time() < deadline and not any(folder.glob("*/*/_CHECKPOINT_METADATA")):
         time.sleep(0.1)
+    assert any(folder.glob("*/*/_CHECKPOINT_METADATA")), f"no checkpoint in {folder} after 120 s"
     time.sleep(0.5)
 
 
@@ -320,8 +321,12 @@ def test_ctrl_c_exits_130_with_one_line_and_outputs_stay_valid(tmp_path):
     first = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress")
     assert first.wait(timeout=120) == 0
     before = (out / "fake.json").read_text()
-    proc = _child(tmp_path, "run", "fake", "--out", str(out), "--no-progress", "--set", "work=6000")
+    # A run that cannot finish on its own (100,000 one-step segments, a checkpoint every 5),
+    # so the interrupt lands mid-run however slow or loaded the machine is.
+    endless = ("--no-progress", "--set", "num_steps=100000")
+    proc = _child(tmp_path, "run", "fake", "--out", str(out), *endless)
     _wait_for_checkpoint(out / ".checkpoints" / "fake")
+    assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
