@@ -101,6 +101,13 @@ def main() -> None:
             f"{r['torch_func_s']:8.1f} {r['ratio']:6.2f} {r['pct_peak']:5.1f}% "
             f"{r['peak_rss_mib']:8.0f}"
         )
+    print(
+        "dot kernels, same loop in both libraries: double descent's largest dot "
+        f"(100x300)@(300x300) jax {dd['small_matmul_gflops_jax']:.0f}, torch "
+        f"{dd['small_matmul_gflops_torch']:.0f} GFLOP/s; the seed step's largest, batched "
+        f"{sd['step_dot_shape']}: jax {sd['step_dot_gflops_jax']:.0f}, torch "
+        f"{sd['step_dot_gflops_torch']:.0f} GFLOP/s"
+    )
     for r in ch["rows"]:
         print(
             f"chunked sweep, {ch['configs']} configs: {r['label']:24s} "

@@ -58,6 +58,36 @@ def small_matmul_gflops_jax(m: int = 100, k: int = 300, n: int = 300, reps: int 
     return 20 * 2 * m * k * n / best_seconds(lambda: f().block_until_ready(), reps) / 1e9
 
 
+def batched_matmul_gflops_jax(s: int, m: int, k: int, n: int, reps: int = 50) -> float:
+    """Best of ``reps`` timed batched (s, m, k) @ (s, k, n) float32 matmuls, 20 per call."""
+    a, b = jnp.ones((s, m, k), jnp.float32), jnp.ones((s, k, n), jnp.float32)
+
+    def body(i, acc):
+        return acc + jnp.matmul(a + i.astype(jnp.float32), b)
+
+    f = jax.jit(lambda: jax.lax.fori_loop(0, 20, body, jnp.zeros((s, m, n), jnp.float32)))
+    return 20 * 2 * s * m * k * n / best_seconds(lambda: f().block_until_ready(), reps) / 1e9
+
+
+def small_matmul_gflops_torch(
+    torch, m: int = 100, k: int = 300, n: int = 300, s: int = 0, reps: int = 50
+) -> float:
+    """The same loop as :func:`small_matmul_gflops_jax` (``s > 0``: batched, as
+    :func:`batched_matmul_gflops_jax`) in PyTorch eager, on its device: how fast another
+    library's kernels (MKL / oneDNN on CPU) run the same shape in the same run."""
+    dev = torch_device(torch)
+    shape = (s,) if s else ()
+    a, b = torch.ones(shape + (m, k), device=dev), torch.ones(shape + (k, n), device=dev)
+
+    def run():
+        acc = torch.zeros(shape + (m, n), device=dev)
+        for i in range(20):
+            acc = acc + torch.matmul(a + float(i), b)
+        torch_sync(torch)
+
+    return 20 * 2 * max(s, 1) * m * k * n / best_seconds(run, reps) / 1e9
+
+
 def torch_device(torch) -> str:
     """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"`` (the torch arms run there)."""
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -42,6 +42,7 @@ from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a s
     matmul_gflops_jax,
     matmul_gflops_torch,
     small_matmul_gflops_jax,
+    small_matmul_gflops_torch,
     torch_device,
     torch_sync,
 )
@@ -116,6 +117,7 @@ def main() -> None:
     peak_jax = matmul_gflops_jax()
     small_jax = small_matmul_gflops_jax()
     peak_torch = matmul_gflops_torch(torch) if torch else float("nan")
+    small_torch = small_matmul_gflops_torch(torch) if torch else float("nan")
     run_cfg = cfg | {"seeds": 1, "num_epochs": args.epochs, "eval_every": args.epochs}
     buckets = double_descent.width_family(run_cfg).buckets(ws)
     COMPILE_SECONDS[0] = 0.0
@@ -150,7 +152,13 @@ def main() -> None:
     print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
     print(
         f"attainable for this workload's largest dot, (100x300)@(300x300): jax "
-        f"{small_jax:.0f} GFLOP/s ({100 * small_jax / peak_jax:.0f}% of the peak)"
+        f"{small_jax:.0f} GFLOP/s ({100 * small_jax / peak_jax:.0f}% of the peak); the same loop "
+        f"in torch (its CPU kernels: MKL/oneDNN) {small_torch:.0f} GFLOP/s"
+    )
+    print(
+        f"bounds from this run: at the 2048^2 peak the work takes {flops / peak_jax / 1e9:.1f} s "
+        f"({torch_s * peak_jax * 1e9 / flops:.1f}x torch); at jax's rate for the largest dot "
+        f"{flops / small_jax / 1e9:.1f} s ({torch_s * small_jax * 1e9 / flops:.1f}x torch)"
     )
     print(
         f"peak resident memory after the jreg sweep: {rss_jreg:.0f} MiB; "
@@ -180,6 +188,7 @@ def main() -> None:
                     "matmul_gflops_jax": peak_jax,
                     "matmul_gflops_torch": peak_torch,
                     "small_matmul_gflops_jax": small_jax,
+                    "small_matmul_gflops_torch": small_torch,
                     "jreg_peak_rss_mib": rss_jreg,
                     "load_start": load_start,
                     "load_end": os.getloadavg(),

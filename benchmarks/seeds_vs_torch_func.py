@@ -50,8 +50,10 @@ import numpy as np
 import optax
 from _timing import (  # noqa: E402  (benchmarks/ is sys.path[0] when run as a script)
     COMPILE_SECONDS,
+    batched_matmul_gflops_jax,
     matmul_gflops_jax,
     matmul_gflops_torch,
+    small_matmul_gflops_torch,
     torch_device,
     torch_sync,
 )
@@ -165,6 +167,13 @@ def main() -> None:
     load_start = os.getloadavg()
     peak_jax = matmul_gflops_jax()
     peak_torch = matmul_gflops_torch(torch) if torch else float("nan")
+    # The step's largest dot, one device's block of seeds: (S/D, B, 64) @ (S/D, 64, 64).
+    per_dev = max(1, max(args.seeds) // jax.device_count())
+    dot_shape = (per_dev, BATCH, WIDTHS[1], WIDTHS[2])
+    dot_jax = batched_matmul_gflops_jax(*dot_shape)
+    dot_torch = (
+        small_matmul_gflops_torch(torch, *dot_shape[1:], s=per_dev) if torch else float("nan")
+    )
     if torch:
         run_torch(torch, ds, seeds=2, epochs=1)  # torch.func's one-time lazy set-up, untimed
     print(
@@ -175,6 +184,12 @@ def main() -> None:
         f"{jax.devices()[0].device_kind}"
     )
     print(f"large matmul (2048^2) peak: jax {peak_jax:.0f} GFLOP/s, torch {peak_torch:.0f} GFLOP/s")
+    print(
+        "the step's largest dot, batched {}x({}x{})@({}x{}): jax {:.0f} GFLOP/s, torch "
+        "{:.0f} GFLOP/s (same loop, same run)".format(
+            dot_shape[0], *dot_shape[1:3], *dot_shape[2:], dot_jax, dot_torch
+        )
+    )
     print(
         "jreg: one train.sweep, compilation included (compile = trace + lower + XLA); "
         "torch: torch.func stack_module_state + vmap(grad(functional_call)); "
@@ -250,6 +265,9 @@ def main() -> None:
                     "cells": cells,
                     "matmul_gflops_jax": peak_jax,
                     "matmul_gflops_torch": peak_torch,
+                    "step_dot_shape": dot_shape,
+                    "step_dot_gflops_jax": dot_jax,
+                    "step_dot_gflops_torch": dot_torch,
                     "max_rss_kib": max_rss_kib,
                     "load_average_start": load_start,
                     "load_average_end": load_end,
