@@ -167,13 +167,12 @@ def main() -> None:
     load_start = os.getloadavg()
     peak_jax = matmul_gflops_jax()
     peak_torch = matmul_gflops_torch(torch) if torch else float("nan")
-    # The step's largest dot, one device's block of seeds: (S/D, B, 64) @ (S/D, 64, 64).
-    per_dev = max(1, max(args.seeds) // jax.device_count())
-    dot_shape = (per_dev, BATCH, WIDTHS[1], WIDTHS[2])
+    # The step's largest dot over all seeds, (S, B, 64) @ (S, 64, 64): jax splits S over its
+    # devices as the sweep does, torch runs one batched matmul on its threads.
+    num = -(-max(args.seeds) // jax.device_count()) * jax.device_count()
+    dot_shape = (num, BATCH, WIDTHS[1], WIDTHS[2])
     dot_jax = batched_matmul_gflops_jax(*dot_shape)
-    dot_torch = (
-        small_matmul_gflops_torch(torch, *dot_shape[1:], s=per_dev) if torch else float("nan")
-    )
+    dot_torch = small_matmul_gflops_torch(torch, *dot_shape[1:], s=num) if torch else float("nan")
     if torch:
         run_torch(torch, ds, seeds=2, epochs=1)  # torch.func's one-time lazy set-up, untimed
     print(
