@@ -72,6 +72,14 @@ def get_config(quick: bool = False) -> dict:
     return kit.sized(quick, full, quick_overrides=quick_overrides)
 
 
+def _trend(v) -> str:
+    """How a quantity moves across the ascending batch sizes, as a verb phrase on ``B``."""
+    d = np.diff(np.asarray(v, float))
+    return (
+        "rises with" if np.all(d > 0) else "falls with" if np.all(d < 0) else "is not monotone in"
+    )
+
+
 def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
     """Train every arm × batch size (seeds vmapped) to the target loss; read each run there.
 
@@ -171,13 +179,6 @@ def _summarize(config: dict, arms: dict) -> dict:
         f"{mean_std(diff['fixed η'], '+.2f', '.2f')} / {theirs['MNIST FC (F1)']:+.2f} pts → "
         f"{numbers['verdict']}"
     )
-    trend = lambda v: (
-        "rises"
-        if np.all(np.diff(v) > 0)
-        else "falls"
-        if np.all(np.diff(v) < 0)
-        else "is not monotone in"
-    )
     notes = [
         f"SGD lr {config['learning_rate']:g} at B={small}; every run is read at the first "
         f"epoch whose full training loss is ≤ {config['target_loss']:g} (at most "
@@ -190,9 +191,9 @@ def _summarize(config: dict, arms: dict) -> dict:
             f"{a}: training loss read {', '.join(f'{v:.3f}' for v in mean(a, 'train_loss'))} "
             f"after {', '.join(f'{v:.0f}' for v in mean(a, 'epochs'))} epochs for B = "
             f"{', '.join(bs)}; runs that missed the target: {missed or 'none'}. At that loss "
-            f"the sharpness λ_max {trend(mean(a, 'sharpness'))} B "
+            f"the sharpness λ_max {_trend(mean(a, 'sharpness'))} B "
             f"({', '.join(f'{v:.2f}' for v in mean(a, 'sharpness'))}) and the test accuracy "
-            f"{trend(mean(a, 'test_accuracy'))} B "
+            f"{_trend(mean(a, 'test_accuracy'))} B "
             f"({', '.join(f'{v:.3f}' for v in mean(a, 'test_accuracy'))})."
         )
     d_eta, d_noise = (float(np.abs(diff[a].mean())) for a in ("fixed η", "fixed η/B"))

@@ -30,3 +30,9 @@ def test_batch_size_quick():
     ratio = int(large) // int(small)
     assert np.all(fixed[large]["steps"] < ratio * fixed[small]["steps"])
     assert num["verdict"] in ("agrees", "better", "worse")
+
+
+def test_trend_reads_as_a_sentence_about_b():
+    assert batch_size._trend([2.1, 4.7, 9.5]) + " B" == "rises with B"
+    assert batch_size._trend([0.66, 0.64, 0.61]) + " B" == "falls with B"
+    assert batch_size._trend([2.1, 2.2, 1.8]) + " B" == "is not monotone in B"

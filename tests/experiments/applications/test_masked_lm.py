@@ -42,6 +42,10 @@ def test_masked_lm_quick():
     # the 95 % interval is Student t with the sample std (ddof = 1)
     v = n["probe_next_accuracy"][0]
     assert np.isclose(n["probe_next_ci95"][0], 12.706 * np.std(v, ddof=1) / np.sqrt(2), rtol=1e-3)
+    # the headline's ± is that interval too (as in the notes), not the std
+    rule = n["rules"][0]
+    head = n["headline"][f"{rule}: masked acc / probe(token) / probe(next)"]
+    assert head.split(" / ")[2] == f"{v.mean():.4f} ± {n['probe_next_ci95'][0]:.4f}"
     o = n["ordering"]
     assert o["rules"] == n["rules"] and set(o) >= {"probe_next_accuracy", "published_f1"}
 

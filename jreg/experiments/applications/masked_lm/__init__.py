@@ -34,7 +34,6 @@ from jreg import data, tasks
 from jreg.analysis import linear, metrics
 from jreg.core import streams
 from jreg.experiments import kit
-from jreg.experiments.kit import mean_std
 from jreg.nn import transformer
 from jreg.util import checks
 
@@ -179,12 +178,14 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
         "probe_token_ci95": ci(probe_self),
         "probe_next_ci95": ci(probe_next),
     }
+    one = acc.shape[1] < 2  # one seed: no interval, and no claim from intervals
+    pm = lambda v: f"{v.mean():.4f}" + ("" if one else f" ± {ci(v):.4f}")  # noqa: E731
+    # The headline's ± is the notes' (a 95 % interval over seeds), not a std.
     numbers["headline"] = {
-        f"{rule}: masked acc / probe(token) / probe(next)": f"{mean_std(acc[i])} / "
-        f"{mean_std(probe_self[i])} / {mean_std(probe_next[i])}"
+        f"{rule}: masked acc / probe(token) / probe(next)": f"{pm(acc[i])} / "
+        f"{pm(probe_self[i])} / {pm(probe_next[i])}"
         for i, rule in enumerate(rules)
     }
-    one = acc.shape[1] < 2  # one seed: no interval, and no claim from intervals
     notes = [
         f"{acc.shape[1]} seed{'' if one else 's'}, {config['num_steps']} Adam steps "
         f"({config['learning_rate']:g}) of batch {bs}; 15 % selection; "
@@ -194,7 +195,6 @@ def compute(config: dict, run: kit.Run = kit.QUIET) -> dict:
             else "± is a 95 % interval over seeds."
         )
     ]
-    pm = lambda v: f"{v.mean():.4f}" + ("" if one else f" ± {ci(v):.4f}")  # noqa: E731
     for i, rule in enumerate(rules):
         notes.append(
             f"{rule}: masked-token accuracy {pm(acc[i])}; probe on unmasked inputs: token "
