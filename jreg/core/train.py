@@ -23,6 +23,7 @@ written between them. Results do not depend on the segmentation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -91,6 +92,7 @@ def sweep(
     checkpoint_dir: str | None = None,
     checkpoint_every: int = 1,
     memory_budget: float | str | None = None,
+    keep_states: bool = True,
 ) -> Result:
     """Train every (hyperparameter, seed) pair as one ``vmap``-ed, jit-compiled program.
 
@@ -131,6 +133,9 @@ def sweep(
         compiled program (sized from XLA's memory analysis of the program); the result
         equals the one-program sweep (to float rounding at another vmap width), and
         each chunk checkpoints in its own subfolder of ``checkpoint_dir``.
+      keep_states: False: return ``state=None`` and ``best_state=None`` (the history and
+        steps only). Each chunk's states are then dropped as soon as it finishes, so a
+        sweep of many large models holds one chunk's states at a time, not all of them.
 
     Returns:
       :class:`Result` with leading axes ``(H, S)``. ``result[h, s]`` equals :func:`fit`
@@ -225,6 +230,8 @@ def sweep(
         except _loop.NonFinite as e:  # report the chunk's first non-finite config
             bar.close()
             _raise_nan(e.nan_step[:real], first, swept, seeds, s)
+        if not keep_states:
+            res = dataclasses.replace(res, state=None, best_state=None)
         parts.append(_layout.to_host(res, real))
     bar.close()
     return _layout.join_on_host(parts, (h, s))

@@ -110,3 +110,15 @@ def test_a_nan_in_a_later_chunk_names_its_config(chunks_seen):
     with pytest.raises(FloatingPointError, match=r"step 0 in config \(h=3, s=0\): seed 5, .*2\.0"):
         train.sweep(sqrt_task, data, memory_budget=budget, **kw)
     assert chunks_seen[-1][0] == 3
+
+
+def test_keep_states_false_returns_the_same_history_without_states(chunks_seen):
+    task, data, kw = _setup(num_lr=4, seeds=2)
+    full = train.sweep(task, data, **kw)
+    budget, _ = _budget_for(chunks_seen, 1.5)
+    lean = train.sweep(task, data, memory_budget=budget, keep_states=False, **kw)
+    assert chunks_seen[-1][0] < 8  # several chunks, each one's states dropped
+    assert lean.state is None and lean.best_state is None
+    chex.assert_trees_all_close(lean.history, full.history, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(lean.stop_step, full.stop_step)
+    assert lean[1, 0].state is None and lean[1, 0].history["step"].shape == (3,)
