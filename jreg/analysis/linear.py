@@ -34,7 +34,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jreg.util import checks
+from jreg.util import checks, linalg
 
 
 class LinearFit(NamedTuple):
@@ -111,7 +111,7 @@ def ridge(x, y, alpha, *, penalty_factor=None, fit_intercept: bool = True) -> Li
     _check(x, y, alpha, None, penalty_factor)
     xc, yc, x_mean, y_mean, p, dtype = _prepare(x, y, penalty_factor, fit_intercept)
     gram = xc.T @ xc + jnp.diag(jnp.asarray(alpha, dtype) * p)
-    coef = jnp.linalg.solve(gram, xc.T @ yc)
+    coef = linalg.solve(gram, xc.T @ yc)  # no batched LAPACK on CPU (jreg.util.linalg)
     zero = jnp.zeros((), dtype)
     return LinearFit(coef, y_mean - x_mean @ coef, jnp.zeros((), jnp.int32), zero)
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jreg.analysis import linear
 from jreg.core import train
 from jreg.regularizers import penalties
+from jreg.util import linalg
 
 PRIORS = ("gaussian", "laplace")
 
@@ -82,12 +83,10 @@ def closed_forms(x, y, lam, alpha, tau, noise_var):
 
     def posterior_mean(t):  # E[w | y] = τ²xᵀ(τ²xxᵀ + σ²I)⁻¹y
         cov_y = t**2 * x @ x.T + noise_var * jnp.eye(x.shape[0], dtype=x.dtype)
-        return t**2 * x.T @ jnp.linalg.solve(cov_y, y)
+        return t**2 * x.T @ linalg.solve(cov_y, y)
 
+    # Both solves go through jreg.util.linalg.solve: two batched LAPACK solves in one
+    # program can deadlock XLA:CPU's pool (seen in a full run of this experiment).
     ridge = jax.vmap(lambda a: linear.ridge(x, y, a, fit_intercept=False).coef)(lam)
-    # XLA:CPU may run the two batched LAPACK solves at once; each parallelises its batch on
-    # the same intra-op pool and waits for it, so with 2 threads both wait forever (seen in a
-    # full run). The barrier orders the posterior solve after the ridge solve.
-    ridge, x = jax.lax.optimization_barrier((ridge, x))
     lasso = jax.vmap(lambda a: linear.lasso(x, y, a, fit_intercept=False))(alpha)
     return ridge, jax.vmap(posterior_mean)(tau), lasso.coef, lasso.kkt
