@@ -8,6 +8,8 @@ on a 2-core machine the program never returns. Measured on this repository's mac
 (jax 0.10.2, 2 cores): ``jit`` of two independent ``jnp.linalg.solve`` of (64, 50, 50)
 stacks hangs on its first call, with or without ``--xla_cpu_multi_thread_eigen=false`` and
 even with an ``optimization_barrier`` between them; (16, 50, 50) and (64, 20, 20) finish.
+Two batched ``jnp.linalg.cholesky`` of (64, 50, 50) hang the same way; batched SVD, eigh and
+triangular solves of that size finished.
 
 :func:`solve` calls LAPACK one matrix at a time instead: under ``vmap`` (or for stacked
 inputs) the batch becomes a ``lax.map`` of unbatched solves, which never waits on the pool.
